@@ -1,0 +1,226 @@
+"""Hold, settle and refund quota as a few raw statements (the relay's accounting).
+
+- hold: conditional decrements of the key's and the user's quota (never below zero, only
+  while both are enabled) plus a `request_charges` row in state HELD.
+- settle: flips that row HELD -> SETTLED/REFUNDED exactly once (the request id is unique), and
+  only then applies final-minus-held to key and user, adds usage to the counters and the
+  channel, and writes the consume log row. A retried or repeated settle changes nothing.
+
+On PostgreSQL each operation is one statement (data-modifying CTEs), so it is atomic and costs
+one round trip; on SQLite the same steps run in one BEGIN IMMEDIATE transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from relay.db import Cursor, Database
+
+HELD, SETTLED, REFUNDED = 1, 2, 3
+LOG_CONSUME, LOG_ERROR = 2, 8
+
+
+class HoldOutcome(enum.Enum):
+    OK = "ok"
+    KEY_REFUSED = "key"  # key disabled, deleted or without enough quota
+    USER_REFUSED = "user"  # user disabled or without enough quota
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    request_id: str
+    user_id: int
+    key_id: int
+    quota: int
+
+
+@dataclass(slots=True)
+class Settlement:
+    request_id: str
+    user_id: int
+    key_id: int
+    channel_id: int | None
+    quota: int
+    refund: bool = False
+    write_log: bool = True
+    username: str = ""
+    key_name: str = ""
+    model_name: str = ""
+    upstream_model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    elapsed_ms: int = 0
+    is_stream: bool = False
+    status_code: int = 200
+    content: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+# ----------------------------------------------------------------------------- portable steps
+
+_HOLD_KEY = (
+    "UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE %s END"
+    " WHERE id = %s AND status = 1 AND (unlimited_quota OR remain_quota >= %s)"
+)
+_HOLD_USER = "UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
+_INSERT_CHARGE = (
+    "INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
+    " VALUES (%s, %s, %s, %s, 0, 1, %s)"
+)
+_CLAIM_CHARGE_SELECT = "SELECT held_quota FROM request_charges WHERE request_id = %s AND status = 1"
+_CLAIM_CHARGE_UPDATE = "UPDATE request_charges SET status = %s, quota = %s, settled_at = %s WHERE request_id = %s AND status = 1"
+_SETTLE_KEY = (
+    "UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE %s END,"
+    " used_quota = used_quota + %s, accessed_at = %s WHERE id = %s"
+)
+_SETTLE_USER = (
+    "UPDATE users SET quota = quota - %s, used_quota = used_quota + %s, request_count = request_count + %s WHERE id = %s"
+)
+_SETTLE_CHANNEL = "UPDATE channels SET used_quota = used_quota + %s WHERE id = %s"
+_LOG_COLUMNS = (
+    "created_at, type, user_id, username, api_key_id, token_name, model_name, upstream_model, channel_id,"
+    " prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota,"
+    " elapsed_ms, is_stream, request_id, status_code, content"
+)
+_INSERT_LOG = f"INSERT INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join(['%s'] * 20)})"
+
+
+def _log_params(s: Settlement) -> tuple[object, ...]:
+    return (
+        s.created_at,
+        LOG_ERROR if s.refund else LOG_CONSUME,
+        s.user_id,
+        s.username,
+        s.key_id,
+        s.key_name,
+        s.model_name,
+        s.upstream_model,
+        s.channel_id,
+        s.prompt_tokens,
+        s.completion_tokens,
+        s.cached_tokens,
+        s.cache_write_tokens,
+        s.cache_write_1h_tokens,
+        s.quota,
+        s.elapsed_ms,
+        s.is_stream,
+        s.request_id,
+        s.status_code,
+        s.content,
+    )
+
+
+def _hold_steps(cur: Cursor, h: Hold, now: object) -> HoldOutcome:
+    if cur.execute(_HOLD_KEY, (h.quota, h.key_id, h.quota)) != 1:
+        raise _Refused(HoldOutcome.KEY_REFUSED)
+    if cur.execute(_HOLD_USER, (h.quota, h.user_id, h.quota)) != 1:
+        raise _Refused(HoldOutcome.USER_REFUSED)
+    cur.execute(_INSERT_CHARGE, (h.request_id, h.user_id, h.key_id, h.quota, now))
+    return HoldOutcome.OK
+
+
+class _Refused(Exception):
+    def __init__(self, outcome: HoldOutcome) -> None:
+        self.outcome = outcome
+
+
+def _settle_steps(cur: Cursor, s: Settlement) -> bool:
+    cur.execute(_CLAIM_CHARGE_SELECT, (s.request_id,))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    held = int(row[0])
+    status = REFUNDED if s.refund else SETTLED
+    if cur.execute(_CLAIM_CHARGE_UPDATE, (status, s.quota, s.created_at, s.request_id)) != 1:
+        return False
+    delta = s.quota - held
+    cur.execute(_SETTLE_KEY, (delta, s.quota, s.created_at, s.key_id))
+    cur.execute(_SETTLE_USER, (delta, s.quota, 0 if s.refund else 1, s.user_id))
+    if s.channel_id is not None and s.quota:
+        cur.execute(_SETTLE_CHANNEL, (s.quota, s.channel_id))
+    if s.write_log:
+        cur.execute(_INSERT_LOG, _log_params(s))
+    return True
+
+
+# ----------------------------------------------------------------------------- PostgreSQL: one statement each
+
+_PG_HOLD = (
+    "WITH k AS (" + _HOLD_KEY + " RETURNING id),"
+    " u AS (UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
+    " AND EXISTS (SELECT 1 FROM k) RETURNING id),"
+    " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
+    " SELECT %s, %s, %s, %s, 0, 1, %s WHERE EXISTS (SELECT 1 FROM u) RETURNING id)"
+    " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)"
+)
+_PG_UNHOLD_KEY = (
+    "UPDATE api_keys SET remain_quota = remain_quota + CASE WHEN unlimited_quota THEN 0 ELSE %s END WHERE id = %s"
+)
+
+
+def _pg_settle_sql(write_log: bool, has_channel: bool) -> str:
+    # Each later step reads a count of the previous one, which makes PostgreSQL run them in
+    # order (key, then user): the same lock order as holds, so the two never deadlock.
+    sql = (
+        "WITH c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
+        " WHERE request_id = %s AND status = 1 RETURNING held_quota),"
+        " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0"
+        " ELSE %s - c.held_quota END, used_quota = used_quota + %s, accessed_at = %s FROM c"
+        " WHERE api_keys.id = %s RETURNING 1),"
+        " u AS (UPDATE users SET quota = quota - (%s - c.held_quota), used_quota = used_quota + %s,"
+        " request_count = request_count + %s FROM c WHERE users.id = %s AND (SELECT count(*) FROM k) >= 0 RETURNING 1)"
+    )
+    if has_channel:
+        sql += ", ch AS (UPDATE channels SET used_quota = used_quota + %s FROM c WHERE channels.id = %s RETURNING 1)"
+    if write_log:
+        sql += f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {', '.join(['%s'] * 20)} FROM c RETURNING 1)"
+    return sql + " SELECT count(*) FROM c"
+
+
+class Ledger:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def hold(self, h: Hold) -> HoldOutcome:
+        now = self.db.timestamp(datetime.now(UTC))
+        if self.db.vendor == "postgresql":
+            row = await self.db.fetchone(
+                _PG_HOLD,
+                (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota, h.request_id, h.user_id, h.key_id, h.quota, now),
+            )
+            key_ok, user_ok, charged = row if row else (0, 0, 0)
+            if charged:
+                return HoldOutcome.OK
+            if key_ok:  # the key was debited but the user could not be: give it back
+                await self.db.execute(_PG_UNHOLD_KEY, (h.quota, h.key_id))
+                return HoldOutcome.USER_REFUSED
+            return HoldOutcome.KEY_REFUSED
+
+        def body(cur: Cursor) -> HoldOutcome:
+            return _hold_steps(cur, h, now)
+
+        try:
+            return await self.db.transaction(body)
+        except _Refused as refused:
+            return refused.outcome
+
+    async def settle(self, s: Settlement) -> bool:
+        """Apply the final cost once. Returns False if this request was already settled."""
+        s.created_at = self.db.timestamp(s.created_at)  # type: ignore[assignment]
+        if self.db.vendor == "postgresql":
+            has_channel = s.channel_id is not None and s.quota != 0
+            params: list[object] = [REFUNDED if s.refund else SETTLED, s.quota, s.created_at, s.request_id]
+            params += [s.quota, s.quota, s.created_at, s.key_id]
+            params += [s.quota, s.quota, 0 if s.refund else 1, s.user_id]
+            if has_channel:
+                params += [s.quota, s.channel_id]
+            if s.write_log:
+                params += list(_log_params(s))
+            row = await self.db.fetchone(_pg_settle_sql(s.write_log, has_channel), params)
+            return bool(row and row[0])
+        return await self.db.transaction(lambda cur: _settle_steps(cur, s))

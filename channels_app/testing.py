@@ -1,0 +1,110 @@
+"""Channel tests: one minimal chat request through the channel's own adaptor.
+
+Used by the admin action, `/api/channel/test/<id>` and the periodic Celery task alike. Records
+the outcome on the channel; with AutomaticDisableChannelEnabled a channel whose upstream
+refuses its key or billing is auto-disabled (status 3), and with AutomaticEnableChannelEnabled
+an auto-disabled channel that passes is enabled again (never a manually disabled one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from django.conf import settings
+from django.utils import timezone
+
+from relay.adaptors import get_adaptor
+from relay.options import defaults, parse_option
+from relay.snapshot import channel_entry
+from relay.upstream import parse_error_body
+
+from .models import Channel, ChannelStatus
+from .services import channel_set_status
+from .types import UNSUPPORTED, type_info
+
+_AUTH_FAILURE_CODES = {"invalid_api_key", "account_deactivated", "insufficient_quota"}
+
+
+@dataclass(frozen=True)
+class ChannelTestResult:
+    success: bool
+    response_ms: int
+    message: str
+    upstream_status: int | None = None
+    auth_failure: bool = False
+
+
+def _option(key: str) -> object:
+    from relay.models import Option
+
+    row = Option.objects.filter(key=key).first()
+    if row is None:
+        return defaults()[key]
+    try:
+        return parse_option(key, row.value)
+    except ValueError:
+        return defaults()[key]
+
+
+def test_model_for(channel: Channel) -> str:
+    if channel.testing_model:
+        return channel.testing_model
+    served = channel.served_models()
+    return served[0] if served else "gpt-4o-mini"
+
+
+async def _send(channel: Channel, model: str) -> ChannelTestResult:
+    entry = channel_entry(channel)
+    adaptor = get_adaptor(entry.protocol)
+    upstream_model = entry.model_mapping.get(model, model)
+    body = orjson.dumps(
+        {
+            "model": upstream_model,
+            "messages": [{"role": "user", "content": settings.TEST_PROMPT}],
+            "max_tokens": settings.TEST_MAX_TOKENS,
+        }
+    )
+    timeout = aiohttp.ClientTimeout(total=settings.RELAY_TIMEOUT or 60, connect=settings.RELAY_CONNECT_TIMEOUT)
+    started = time.monotonic()
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+            async with session.post(
+                adaptor.build_url(entry, "chat"), data=body, headers=adaptor.build_headers(entry), proxy=settings.RELAY_PROXY or None
+            ) as response:
+                raw = await response.read()
+                elapsed = int((time.monotonic() - started) * 1000)
+                if response.status >= 400:
+                    message, code, kind = parse_error_body(raw, response.status)
+                    auth = response.status in (401, 403) or code in _AUTH_FAILURE_CODES or kind in {"authentication_error", "permission_error"}
+                    return ChannelTestResult(False, elapsed, message, response.status, auth)
+                data = orjson.loads(raw)
+                choices = data.get("choices") if isinstance(data, dict) else None
+                if not choices or not isinstance(choices[0].get("message", {}).get("content"), str):
+                    return ChannelTestResult(False, elapsed, "the upstream answer has no message content", response.status)
+                return ChannelTestResult(True, elapsed, "ok", response.status)
+    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+        return ChannelTestResult(False, int((time.monotonic() - started) * 1000), f"request failed: {exc.__class__.__name__}: {exc}")
+
+
+def channel_test(*, channel: Channel, model: str | None = None) -> ChannelTestResult:
+    """Send a minimal chat request to `channel`, record the outcome, apply auto-disable/enable."""
+    if type_info(channel.type).protocol == UNSUPPORTED:
+        result = ChannelTestResult(False, 0, f"{type_info(channel.type).name} channels are not supported yet")
+    else:
+        result = asyncio.run(_send(channel, model or test_model_for(channel)))
+    threshold_ms = float(_option("ChannelDisableThreshold")) * 1000  # type: ignore[arg-type]
+    if result.success and threshold_ms and result.response_ms > threshold_ms:
+        result = ChannelTestResult(False, result.response_ms, f"too slow: {result.response_ms} ms (threshold {threshold_ms:.0f} ms)")
+    channel.test_time = timezone.now()
+    channel.response_time = result.response_ms
+    channel.last_test_error = "" if result.success else result.message[:1000]
+    channel.save(update_fields=["test_time", "response_time", "last_test_error"])
+    if not result.success and result.auth_failure and channel.status == ChannelStatus.ENABLED and _option("AutomaticDisableChannelEnabled"):
+        channel_set_status(channel=channel, status=ChannelStatus.AUTO_DISABLED)
+    elif result.success and channel.status == ChannelStatus.AUTO_DISABLED and _option("AutomaticEnableChannelEnabled"):
+        channel_set_status(channel=channel, status=ChannelStatus.ENABLED)
+    return result

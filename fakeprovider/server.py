@@ -1,0 +1,267 @@
+"""aiohttp application of the fake OpenAI-compatible provider.
+
+HTTP layer only (routing, auth, scenarios, recording, delays, aborted
+connections); the chat payloads themselves are rendered by
+:mod:`fakeprovider.chat`.  Wire formats follow the OpenAI API reference:
+https://platform.openai.com/docs/api-reference/chat/create (non-stream),
+https://platform.openai.com/docs/api-reference/chat/streaming (chunks),
+https://platform.openai.com/docs/api-reference/embeddings/create.
+
+Speed matters (benchmarks hit this at high concurrency), hence orjson,
+precomputed bytes for constant bodies, no middleware, no access log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import deque
+from itertools import count
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import content as gen
+from .chat import BadRequest, Chat, completion_body, plan_chat, stream_events
+from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
+from .tokens import count_embedding_tokens
+
+__all__ = ["MODEL_IDS", "make_app"]
+
+MODEL_IDS = ("gpt-4o-mini", "gpt-4o", "fake-model", "text-embedding-3-small")
+MAX_RECORDED = 1000
+_JSON = "application/json"
+_NO_BODY = object()  # body was present but not valid JSON
+
+
+def _err_bytes(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+# Constant bodies are serialised once at import.
+_FORCED: dict[int, bytes] = {
+    429: _err_bytes("Rate limit reached (fake)", "requests", None, "rate_limit_exceeded"),
+    500: _err_bytes("fake internal error", "server_error"),
+    503: _err_bytes("fake internal error", "server_error"),
+    401: _err_bytes("Incorrect API key provided (fake)", "invalid_request_error", None, "invalid_api_key"),
+}
+_NO_AUTH = _err_bytes(
+    "You didn't provide an API key (fake). Send 'Authorization: Bearer <key>'.",
+    "invalid_request_error", None, "invalid_api_key",
+)
+_MODELS = orjson.dumps({
+    "object": "list",
+    "data": [{"id": m, "object": "model", "created": 1700000000, "owned_by": "fakeprovider"} for m in MODEL_IDS],
+})
+_OK = orjson.dumps({"ok": True})
+
+RECORDS = web.AppKey("records", deque)
+COUNTER = web.AppKey("counter", count)
+
+
+def _raw(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, content_type=_JSON, headers=headers)
+
+
+def _bad_request(message: str, param: str | None = None) -> web.Response:
+    return _raw(_err_bytes(message, "invalid_request_error", param), 400)
+
+
+# --------------------------------------------------------------------------
+# Common prelude: record, scenario, auth, delays, forced errors
+# --------------------------------------------------------------------------
+async def _prelude(request: web.Request) -> tuple[Scenario, Any] | web.Response:
+    """Return ``(scenario, parsed body)`` or the response that ends the request."""
+    raw = await request.read() if request.can_read_body else b""
+    body: Any = None
+    if raw:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = _NO_BODY
+    records = request.app.get(RECORDS)
+    if records is not None:
+        records.append({
+            "method": request.method,
+            "path": request.path,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": None if body is _NO_BODY else body,
+        })
+    spec = request.match_info.get("scenario")
+    try:
+        sc = parse_scenarios(spec) if spec else DEFAULT
+    except ScenarioError as exc:
+        return _bad_request(str(exc))
+    auth = request.headers.get("Authorization", "")
+    scheme, _, key = auth.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return _raw(_NO_AUTH, 401)
+    if sc.pre_delay:
+        await asyncio.sleep(sc.pre_delay)
+    if sc.error is not None:
+        headers = {"Retry-After": "1"} if sc.error == 429 else None
+        return _raw(_FORCED[sc.error], sc.error, headers)
+    if body is _NO_BODY:
+        return _bad_request("We could not parse the JSON body of your request (fake).")
+    return sc, body
+
+
+async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
+    """Write *data*, then drop the connection (the ``cut`` scenario).
+
+    ``transport.close()`` flushes what was written before closing, so the
+    client really receives a truncated body; aiohttp swallows the resulting
+    ConnectionError when it tries to finish the response.
+    """
+    if data:
+        await resp.write(data)
+    if request.transport is not None:
+        request.transport.close()
+    return resp
+
+
+async def _send_stream(
+    request: web.Request, chat: Chat, cid: str, created: int, sc: Scenario, include_usage: bool
+) -> web.StreamResponse:
+    head, body, tail = stream_events(chat, cid, created, sc, include_usage)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    events = head + (body[: max(1, len(body) // 2)] if sc.cut and body else body)
+    if not sc.cut:
+        events += tail
+    if sc.slow:
+        for i, ev in enumerate(events):
+            if i:
+                await asyncio.sleep(sc.slow)
+            await resp.write(ev)
+        data = b""
+    else:
+        data = b"".join(events)  # one write: far cheaper under load
+    if sc.cut:
+        return await _abort_after(request, resp, data)
+    await resp.write(data)
+    return resp
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    pre = await _prelude(request)
+    if isinstance(pre, web.Response):
+        return pre
+    sc, body = pre
+    try:
+        chat = plan_chat(body, sc)
+    except BadRequest as exc:
+        return _bad_request(exc.message, exc.param)
+    cid = f"chatcmpl-fake-{next(request.app[COUNTER])}"
+    created = int(time.time())
+    if body.get("stream") is True:
+        opts = body.get("stream_options")
+        include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+        return await _send_stream(request, chat, cid, created, sc, include_usage)
+    data = completion_body(chat, cid, created, sc)
+    if sc.cut:
+        # Promise the full Content-Length, deliver half, hang up.
+        resp = web.StreamResponse(headers={"Content-Type": _JSON})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        return await _abort_after(request, resp, data[: len(data) // 2])
+    return _raw(data)
+
+
+# --------------------------------------------------------------------------
+# Embeddings, models
+# --------------------------------------------------------------------------
+def _embedding_items(value: Any) -> list[str | list[int]] | None:
+    """Normalise the four accepted ``input`` shapes; None when invalid."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not value:
+        return None
+
+    def is_ids(x: Any) -> bool:
+        return isinstance(x, list) and bool(x) and all(isinstance(i, int) and not isinstance(i, bool) for i in x)
+
+    if is_ids(value):
+        return [value]
+    if all(isinstance(x, str) or is_ids(x) for x in value):
+        return value
+    return None
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    pre = await _prelude(request)
+    if isinstance(pre, web.Response):
+        return pre
+    _, body = pre
+    if not isinstance(body, dict):
+        return _bad_request("Request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return _bad_request("you must provide a model parameter", "model")
+    if body.get("input") is None:
+        return _bad_request("Missing required parameter: 'input'.", "input")
+    items = _embedding_items(body["input"])
+    if items is None:
+        return _bad_request("Invalid 'input': expected a string, array of strings or token arrays.", "input")
+    dims = body.get("dimensions", 1536)
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 16384:
+        return _bad_request("Invalid 'dimensions': expected an integer between 1 and 16384.", "dimensions")
+    fmt = body.get("encoding_format") or "float"
+    if fmt == "float":
+        vectors: list[Any] = [gen.embedding_floats(x, dims) for x in items]
+    elif fmt == "base64":
+        vectors = [base64.b64encode(gen.embedding_bytes(x, dims)).decode() for x in items]
+    else:
+        return _bad_request("Invalid 'encoding_format': expected 'float' or 'base64'.", "encoding_format")
+    tokens = count_embedding_tokens(body["input"])
+    return _raw(orjson.dumps({
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+
+
+async def models(request: web.Request) -> web.Response:
+    pre = await _prelude(request)
+    return pre if isinstance(pre, web.Response) else _raw(_MODELS)
+
+
+# --------------------------------------------------------------------------
+# Inspection routes (no auth, no scenario prefix)
+# --------------------------------------------------------------------------
+async def get_requests(request: web.Request) -> web.Response:
+    return _raw(orjson.dumps(list(request.app.get(RECORDS) or ())))
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    records = request.app.get(RECORDS)
+    if records is not None:
+        records.clear()
+    return _raw(_OK)
+
+
+async def health(request: web.Request) -> web.Response:
+    return _raw(_OK)
+
+
+def make_app(record: bool = True) -> web.Application:
+    """Build the application; *record* keeps the last 1000 API requests for ``/_requests``."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)  # prompts with inline images are big
+    if record:
+        app[RECORDS] = deque(maxlen=MAX_RECORDED)
+    app[COUNTER] = count(1)
+    routes = [
+        ("POST", "/v1/chat/completions", chat_completions),
+        ("POST", "/v1/embeddings", embeddings),
+        ("GET", "/v1/models", models),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, "/s/{scenario}" + path, handler)
+    app.router.add_get("/_requests", get_requests)
+    app.router.add_delete("/_requests", clear_requests)
+    app.router.add_get("/_health", health)
+    return app

@@ -1,0 +1,113 @@
+"""The lean async HTTP app serving the hot /v1 POST endpoints (routed in oneapi_site/asgi.py).
+
+Why not a Django view: an empty async Django view costs 1.4-2.2 ms of CPU per request here
+(stock Django starts a thread per request), this app ~0.07 ms. It reads keys, channels and
+prices from in-process caches and accounts with raw statements (see relay.services).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from django.conf import settings
+
+from .asgi_io import ClientGone, Receive, Responder, Scope, Send, header_map, read_body
+from .cache import cache
+from .context import RelayContext
+from .db import close_database
+from .errors import InvalidRequest, RelayError, render_openai
+from .http import close_session
+from .keyauth import extract_key
+from .request_id import new_request_id
+from .routes import RELAY_ROUTES, normalise
+from .services import authenticate, relay_request, validate_payload
+
+logger = logging.getLogger("relay")
+
+
+class RelayApp:
+    def __init__(self) -> None:
+        self._start_lock: asyncio.Lock | None = None
+        self._max_body = int(settings.RELAY_MAX_BODY_MB * 1024 * 1024)
+
+    async def _ensure_started(self) -> None:
+        if cache._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            await cache.start()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = new_request_id()
+        out = Responder(send, receive, request_id)
+        try:
+            await self._handle(scope, receive, out)
+        except RelayError as err:
+            await self._send_error(out, err)
+        except ClientGone:
+            pass
+        except Exception:
+            logger.exception("request %s failed", request_id)
+            await self._send_error(out, RelayError("internal error in the gateway"))
+        finally:
+            out.close()
+
+    async def _send_error(self, out: Responder, err: RelayError) -> None:
+        body = render_openai(err, out.request_id)
+        if not out.started:
+            await out.send_json(err.status, body, err.headers)
+        elif not out.finished:
+            await out.end(b"data: " + body + b"\n\ndata: [DONE]\n\n")
+
+    async def _handle(self, scope: Scope, receive: Receive, out: Responder) -> None:
+        endpoint = RELAY_ROUTES[normalise(scope["path"])]
+        headers = header_map(scope)
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        await self._ensure_started()
+        presented = extract_key(headers)
+        key = await authenticate(presented, client_ip)
+        body = await read_body(receive, headers, self._max_body)
+        out.watch_disconnect()
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("the request body is not valid JSON", code="invalid_json") from None
+        model = validate_payload(endpoint, payload)
+        assert presented is not None
+        ctx = RelayContext(
+            request_id=out.request_id,
+            endpoint=endpoint,
+            key=key,
+            presented=presented,
+            payload=payload,
+            body=body,
+            model=model,
+            is_stream=endpoint == "chat" and payload.get("stream") is True,
+            client_ip=client_ip,
+        )
+        await relay_request(ctx, out)
+
+    async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI lifespan: start caches at boot, close pools at shutdown."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._ensure_started()
+                except Exception as exc:  # a database that is not migrated yet must not stop the server
+                    logger.warning("relay cache not started at boot: %s", exc)
+                    await cache.stop()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await cache.stop()
+                await close_session()
+                await close_database()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+relay_app = RelayApp()

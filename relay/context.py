@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from billing.pricing import Price
+
+from .keyauth import KeyEntry, PresentedKey
+from .snapshot import ChannelEntry
+
+
+@dataclass(slots=True)
+class RelayContext:
+    """Everything one relay request carries from authentication to settlement."""
+
+    request_id: str
+    endpoint: str  # relay route name: "chat", "embeddings"
+    key: KeyEntry
+    presented: PresentedKey
+    payload: dict[str, Any]
+    body: bytes
+    model: str
+    is_stream: bool
+    client_ip: str | None
+    started: float = field(default_factory=time.monotonic)
+    group_ratio: int = 10_000
+    held_quota: int = 0
+    price: Price | None = None
+    channel: ChannelEntry | None = None
+    upstream_model: str = ""
+    tried: set[int] = field(default_factory=set)
+
+    @property
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)

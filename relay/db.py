@@ -1,0 +1,226 @@
+"""The relay's own async database access: raw statements, no ORM, no thread hop per request.
+
+- PostgreSQL: psycopg's async connection pool (autocommit; the ledger's writes are single
+  statements, so each one is atomic on its own).
+- SQLite: one connection per worker used from the event loop thread. Statements take
+  microseconds and WAL keeps readers unblocked, so running them inline is cheaper than any
+  hand-off; `transaction()` groups statements with BEGIN IMMEDIATE.
+- Other vendors (MySQL): the same portable statements through Django's connection in a thread.
+
+SQL is written with %s placeholders and translated for sqlite3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+T = TypeVar("T")
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Cursor:
+    """What a sync transaction body gets: execute() returning rowcount, fetchone/fetchall."""
+
+    def __init__(self, raw: Any, translate: Callable[[str], str]) -> None:
+        self._raw = raw
+        self._translate = translate
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        self._raw.execute(self._translate(sql), params)
+        return int(self._raw.rowcount)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._raw.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._raw.fetchall())
+
+
+class Database:
+    vendor: str = ""
+
+    def timestamp(self, value: datetime) -> object:
+        """A datetime parameter as Django stores it for this vendor."""
+        return value
+
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        raise NotImplementedError
+
+    async def transaction(self, body: Callable[[Cursor], T]) -> T:
+        """Run `body` (sync, statements only) atomically."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+_SQLITE_SQL: dict[str, str] = {}
+
+
+def _sqlite_sql(sql: str) -> str:
+    translated = _SQLITE_SQL.get(sql)
+    if translated is None:
+        translated = _SQLITE_SQL[sql] = sql.replace("%s", "?")
+    return translated
+
+
+class SQLiteDatabase(Database):
+    vendor = "sqlite"
+
+    def timestamp(self, value: datetime) -> object:
+        # Django keeps SQLite datetimes as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff".
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        return self._conn.execute(_sqlite_sql(sql), params).fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(_sqlite_sql(sql), params).fetchall()
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return self._conn.execute(_sqlite_sql(sql), params).rowcount
+
+    async def transaction(self, body: Callable[[Cursor], T]) -> T:
+        raw = self._conn.cursor()
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            result = body(Cursor(raw, _sqlite_sql))
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+        return result
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresDatabase(Database):
+    vendor = "postgresql"
+
+    def __init__(self, conninfo: str, max_size: int) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        self._pool = AsyncConnectionPool(
+            conninfo, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True, "prepare_threshold": 1}
+        )
+        self._opened = False
+        self._lock = asyncio.Lock()
+
+    async def _ensure_open(self) -> None:
+        if not self._opened:
+            async with self._lock:
+                if not self._opened:
+                    await self._pool.open(wait=True, timeout=30)
+                    self._opened = True
+
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        await self._ensure_open()
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        await self._ensure_open()
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        await self._ensure_open()
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            return cur.rowcount
+
+    async def transaction(self, body: Callable[[Cursor], T]) -> T:
+        # The ledger uses single statements on PostgreSQL; this path serves rare multi-statement
+        # work (it runs the sync body on a sync connection in a thread).
+        return await asyncio.to_thread(_django_transaction, body)
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+
+
+def _django_transaction(body: Callable[[Cursor], T]) -> T:
+    from django.db import close_old_connections, connection, transaction
+
+    close_old_connections()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return body(Cursor(cursor, lambda sql: sql))
+    finally:
+        connection.close()
+
+
+class ThreadedDjangoDatabase(Database):
+    """Fallback for vendors without an async driver here (MySQL): correct, not the fastest."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        return await self.transaction(lambda cur: (cur.execute(sql, params), cur.fetchone())[1])
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return await self.transaction(lambda cur: (cur.execute(sql, params), cur.fetchall())[1])
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return await self.transaction(lambda cur: cur.execute(sql, params))
+
+    async def transaction(self, body: Callable[[Cursor], T]) -> T:
+        return await asyncio.to_thread(_django_transaction, body)
+
+
+def _postgres_conninfo(db: dict[str, Any]) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    parts = {
+        "dbname": db.get("NAME") or "",
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": str(db.get("PORT")) if db.get("PORT") else None,
+    }
+    return make_conninfo("", **{k: v for k, v in parts.items() if v})
+
+
+_database: Database | None = None
+
+
+def get_database() -> Database:
+    global _database
+    if _database is None:
+        db = settings.DATABASES["default"]
+        engine = db["ENGINE"]
+        if engine.endswith("sqlite3"):
+            _database = SQLiteDatabase(str(db["NAME"]), settings.SQLITE_BUSY_TIMEOUT_MS)
+        elif engine.endswith("postgresql"):
+            _database = PostgresDatabase(_postgres_conninfo(db), settings.SQL_MAX_OPEN_CONNS)
+        else:
+            _database = ThreadedDjangoDatabase(engine.rsplit(".", 1)[-1])
+    return _database
+
+
+async def close_database() -> None:
+    global _database
+    if _database is not None:
+        await _database.close()
+        _database = None

@@ -1,0 +1,34 @@
+"""Runtime options (the original's `options` table) and cache generations.
+
+The relay keeps in-memory copies of keys, channels, prices and options. Whenever one of those
+tables changes, a signal bumps its row in `cache_generations`; every worker polls that tiny
+table (CACHE_CHANGE_POLL_SECONDS) and reloads what changed, so replicas and worker processes
+agree within a second without a per-request query.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Option(models.Model):
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "options"
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class CacheGeneration(models.Model):
+    name = models.CharField(max_length=32, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "cache_generations"
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.version}"

@@ -1,0 +1,21 @@
+"""Which price applies: the channel's own, else the global one, else the default option."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from billing.pricing import Price
+
+from .snapshot import ChannelEntry, Snapshot
+
+
+def price_for(snapshot: Snapshot, channel: ChannelEntry | None, model: str) -> Price:
+    if channel is not None:
+        own = snapshot.channel_prices.get((channel.id, model))
+        if own is not None:
+            return own
+    price = snapshot.prices.get(model)
+    if price is not None:
+        return price
+    options = snapshot.options
+    return Price.from_usd(Decimal(str(options["DefaultInputPrice"])), Decimal(str(options["DefaultOutputPrice"])))
