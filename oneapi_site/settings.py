@@ -6,6 +6,7 @@ so that a deployment can move over unchanged. `.env.example` lists every one of 
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -118,7 +119,9 @@ if _dsn is None:
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                 "transaction_mode": "IMMEDIATE",
             },
-            "TEST": {"NAME": str(DATA_DIR / "test-one-api.db")},
+            # A file (not :memory:) so that the live gateway process in end-to-end tests can open
+            # it; one per test run so that parallel runs never share it.
+            "TEST": {"NAME": str(DATA_DIR / f"test-one-api-{os.getpid()}.db")},
         }
     }
 else:

@@ -22,7 +22,15 @@ from .asgi_io import Responder
 from .cache import cache
 from .context import RelayContext
 from .db import get_database
-from .errors import AuthenticationFailed, InsufficientQuota, InvalidRequest, RelayError, UpstreamError, render_openai
+from .errors import (
+    AuthenticationFailed,
+    InsufficientQuota,
+    InvalidRequest,
+    NotFound,
+    RelayError,
+    UpstreamError,
+    render_openai,
+)
 from .keyauth import PresentedKey, check_key, check_model_allowed, check_pin_allowed
 from .selection import select_channel
 from .snapshot import ChannelEntry
@@ -78,7 +86,7 @@ def choose_channel(ctx: RelayContext) -> ChannelEntry:
     if pinned is not None:
         channel = snapshot.channels.get(pinned)
         if channel is None:
-            raise InvalidRequest(f"channel {pinned} does not exist", code="channel_not_found")
+            raise NotFound(f"channel {pinned} does not exist", code="channel_not_found")
         return channel
     return select_channel(snapshot, group=ctx.key.group, model=ctx.model, exclude=ctx.tried)
 
@@ -190,12 +198,9 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
     ctx.group_ratio = cache.snapshot.group_ratios.get(ctx.key.group, 10_000)
     try:
         ctx.channel = choose_channel(ctx)
-    except RelayError as err:
-        if err.status == 404:
-            await cache.check_changes()  # maybe a channel was just added: look once more
-            ctx.channel = choose_channel(ctx)
-        else:
-            raise
+    except NotFound:
+        await cache.check_changes()  # maybe a channel was just added: look once more
+        ctx.channel = choose_channel(ctx)
     await place_hold(ctx, pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model))
     attempts = retry_budget(ctx) + 1
     last_error: RelayError | None = None

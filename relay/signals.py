@@ -7,6 +7,7 @@ relay with raw SQL and deliberately do not go through here.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.db import transaction
@@ -35,7 +36,9 @@ def bump_generation(*names: str) -> None:
     for name in names:
         updated = CacheGeneration.objects.filter(name=name).update(version=F("version") + 1)
         if not updated:
-            CacheGeneration.objects.get_or_create(name=name, defaults={"version": 1})
+            # A recreated row (e.g. after a flush) starts from the clock, never from a value
+            # a worker may still remember.
+            CacheGeneration.objects.get_or_create(name=name, defaults={"version": time.time_ns()})
 
 
 def _on_change(sender: type, **kwargs: Any) -> None:
