@@ -24,7 +24,6 @@ class RelayContext:
     is_stream: bool
     client_ip: str | None
     started: float = field(default_factory=time.monotonic)
-    group_ratio: int = 10_000
     held_quota: int = 0
     price: Price | None = None
     channel: ChannelEntry | None = None

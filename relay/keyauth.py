@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accounts.keys import digest, split_channel_pin, strip_key_prefix
+from billing.pricing import ratio_units
 
 from .errors import AuthenticationFailed, InsufficientQuota, PermissionDenied
 
@@ -41,7 +42,7 @@ class KeyEntry:
     user_status: int
     user_role: int
     group: str
-    group_ratio: str  # decimal string; billing converts it once per snapshot
+    group_ratio: int  # in billing.pricing.RATIO_SCALE units (1.0 = 10,000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ def entry_from_row(row: Iterable[Any]) -> KeyEntry:
         user_status=int(ustatus),
         user_role=int(role),
         group=group,
-        group_ratio=str(ratio),
+        group_ratio=ratio_units(ratio),
     )
 
 

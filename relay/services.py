@@ -110,7 +110,7 @@ async def place_hold(ctx: RelayContext, price: Price) -> None:
         prompt_tokens=prompt_estimate + int(options["PreConsumedQuota"]),  # type: ignore[call-overload]
         max_output_tokens=output,
         price=price,
-        group_ratio=ctx.group_ratio,
+        group_ratio=ctx.key.group_ratio,
     )
     outcome = await ledger().hold(Hold(ctx.request_id, ctx.key.user_id, ctx.key.key_id, quota))
     if outcome is HoldOutcome.OK:
@@ -175,7 +175,7 @@ def settlement(ctx: RelayContext, *, quota: int, usage: Usage, refund: bool, sta
 
 async def settle_usage(ctx: RelayContext, usage: Usage, content: str = "") -> int:
     price = pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model)
-    quota = cost_quota(usage, price, ctx.group_ratio)
+    quota = cost_quota(usage, price, ctx.key.group_ratio)
     await ledger().settle(settlement(ctx, quota=quota, usage=usage, refund=False, content=content))
     return quota
 
@@ -195,7 +195,6 @@ def retry_budget(ctx: RelayContext) -> int:
 
 async def relay_request(ctx: RelayContext, out: Responder) -> None:
     check_model_allowed(ctx.key, ctx.model)
-    ctx.group_ratio = cache.snapshot.group_ratios.get(ctx.key.group, 10_000)
     try:
         ctx.channel = choose_channel(ctx)
     except NotFound:
@@ -287,7 +286,9 @@ async def relay_stream(
                 await out.start_stream()
             await out.write(tail)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        failure = UpstreamError(f"the upstream stream broke off: {exc.__class__.__name__}", retryable=True)
+        failure = UpstreamError(
+            f"the upstream stream broke off before the answer was complete ({exc.__class__.__name__})", retryable=True
+        )
     if not out.started and not out.client_gone:
         # Nothing reached the client yet: this attempt can be retried on another channel.
         raise failure or UpstreamError("the upstream stream ended without any event", retryable=True)

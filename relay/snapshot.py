@@ -11,9 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from accounts.models import Group
 from billing.models import ChannelModelPrice, ModelPrice
-from billing.pricing import Price, ratio_units
+from billing.pricing import Price
 from channels_app.models import Ability, Channel, ChannelStatus
 from channels_app.types import type_info
 
@@ -52,7 +51,6 @@ class Snapshot:
     suspended_until: dict[tuple[int, str], float] = field(default_factory=dict)  # wall-clock seconds
     prices: dict[str, Price] = field(default_factory=dict)
     channel_prices: dict[tuple[int, str], Price] = field(default_factory=dict)
-    group_ratios: dict[str, int] = field(default_factory=dict)
     options: dict[str, object] = field(default_factory=defaults)
     loaded_at: float = 0.0
 
@@ -104,7 +102,6 @@ def load_snapshot() -> Snapshot:
             snap.routes[key] = Route(tiers=sorted(by_priority.items(), key=lambda item: -item[0]))
         snap.prices = {row.model: _price(row) for row in ModelPrice.objects.all()}
         snap.channel_prices = {(row.channel_id, row.model): _price(row) for row in ChannelModelPrice.objects.all()}
-        snap.group_ratios = {g.name: ratio_units(g.ratio) for g in Group.objects.all()}
         for opt in Option.objects.all():
             try:
                 snap.options[opt.key] = parse_option(opt.key, opt.value)

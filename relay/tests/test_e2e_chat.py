@@ -9,8 +9,8 @@ import struct
 import pytest
 
 from accounts.models import ApiKey, User
-from fakeprovider.tokens import count_tokens
 from billing.models import ConsumeLog, RequestCharge
+from fakeprovider.tokens import count_tokens
 
 from .helpers import client, expected_quota, post, set_price
 

@@ -1,0 +1,16 @@
+"""`/v1` routes served by Django (the hot POST endpoints go to the ASGI relay app instead).
+
+The last pattern catches every other `/v1/...` path so that SDKs get a JSON 404, never HTML.
+"""
+
+from __future__ import annotations
+
+from django.urls import re_path
+
+from . import api
+
+urlpatterns = [
+    re_path(r"^models/?$", api.ModelListView.as_view()),
+    re_path(r"^models/(?P<model>.+?)/?$", api.ModelDetailView.as_view()),
+    re_path(r"^.*$", api.unknown_relay_route),
+]
