@@ -87,12 +87,12 @@ class Channel(models.Model):
             errors["base_url"] = "this channel type needs a base URL"
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             errors["base_url"] = "must start with http:// or https://"
-        if not self.served_models():
-            errors["models"] = "list at least one model"
         if not isinstance(self.model_mapping, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in (self.model_mapping or {}).items()
+            isinstance(k, str) and isinstance(v, str) and v for k, v in self.model_mapping.items()
         ):
             errors["model_mapping"] = 'must be a JSON object of model names, e.g. {"gpt-4o": "gpt-4o-2024-08-06"}'
+        elif not self.served_models():
+            errors["models"] = "list at least one model"
         if not isinstance(self.config, dict):
             errors["config"] = "must be a JSON object"
         groups = self.group_list

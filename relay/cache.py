@@ -52,21 +52,25 @@ class RelayCache:
         return {str(name): int(version) for name, version in rows}
 
     async def reload_snapshot(self) -> None:
-        async with self._reload_lock:
-            self.snapshot = await asyncio.to_thread(load_snapshot)
+        self.snapshot = await asyncio.to_thread(load_snapshot)
 
     async def check_changes(self) -> None:
-        """Reload whatever changed since the last look (also used when a lookup misses)."""
-        current = await self._read_generations()
-        previous = self._generations or {}
-        self._generations = current
-        if current.get("keys") != previous.get("keys"):
-            self._keys.clear()
-        stale = time.time() - self.snapshot.loaded_at > settings.SYNC_FREQUENCY
-        if current.get("config") != previous.get("config") or stale:
-            if stale:
+        """Reload whatever changed since the last look (also used when a lookup misses).
+
+        One lock covers reading the generations and reloading, so a caller arriving while
+        another reload is in flight waits for it instead of seeing "no change" too early.
+        """
+        async with self._reload_lock:
+            current = await self._read_generations()
+            previous = self._generations or {}
+            if current.get("keys") != previous.get("keys"):
                 self._keys.clear()
-            await self.reload_snapshot()
+            stale = time.time() - self.snapshot.loaded_at > settings.SYNC_FREQUENCY
+            if current.get("config") != previous.get("config") or stale:
+                if stale:
+                    self._keys.clear()
+                await self.reload_snapshot()
+            self._generations = current
 
     async def _poll_forever(self) -> None:
         while True:

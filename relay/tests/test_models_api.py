@@ -152,3 +152,15 @@ def test_unknown_v1_routes_are_json_404(method: str, path: str) -> None:
 def test_unsupported_method_on_models_is_json(alice: User) -> None:
     response = key_client(alice).delete("/v1/models/a")
     assert_openai_error(response, 405)
+
+
+def test_unexpected_error_is_openai_shaped_500(alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    from relay import api
+
+    def broken(entry: object) -> list:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(api, "models_for_key", broken)
+    response = key_client(alice).get("/v1/models")
+    error = assert_openai_error(response, 500)
+    assert error["type"] == "server_error" and "secret internals" not in error["message"]
