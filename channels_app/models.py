@@ -92,7 +92,7 @@ class Channel(models.Model):
         ):
             errors["model_mapping"] = 'must be a JSON object of model names, e.g. {"gpt-4o": "gpt-4o-2024-08-06"}'
         elif not self.served_models():
-            errors["models"] = "list at least one model"
+            errors["model_names"] = "list at least one model"
         if not isinstance(self.config, dict):
             errors["config"] = "must be a JSON object"
         groups = self.group_list

@@ -51,7 +51,8 @@ class OptionForm(forms.ModelForm):
         self.fields["value"].help_text = help_text
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         key = cleaned.get("key") or self.instance.key
         value = (cleaned.get("value") or "").strip()
         if _is_secret(key) and not value and not self.instance._state.adding:

@@ -13,6 +13,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+DRAIN_LIMIT = 64 * 1024 * 1024
+
 
 def header_map(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
@@ -20,8 +22,7 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than the {limit // (1024 * 1024) or 1} MB limit")
+    too_large = bool(declared and declared.isdigit() and int(declared) > limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -29,13 +30,20 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
         if message["type"] == "http.disconnect":
             raise ClientGone()
         body = message.get("body", b"")
-        if body:
-            size += len(body)
-            if size > limit:
-                raise PayloadTooLarge(f"request body is larger than the {limit // (1024 * 1024) or 1} MB limit")
+        size += len(body)
+        if size > limit:
+            too_large = True
+        if not too_large:
             chunks.append(body)
+        elif size > limit + DRAIN_LIMIT:
+            break  # stop reading a body this large; the server closes the connection
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            break
+    if too_large:
+        # The body was read (and dropped) so that the client gets to see this answer instead
+        # of a broken pipe while it is still sending.
+        raise PayloadTooLarge(f"the request body is larger than the {limit // (1024 * 1024) or 1} MB limit")
+    return b"".join(chunks)
 
 
 class ClientGone(Exception):

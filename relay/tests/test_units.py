@@ -1,0 +1,126 @@
+"""Pure parts of the relay: SSE framing, key parsing and checks, channel selection, stream relay."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import orjson
+import pytest
+
+from accounts.keys import digest
+from relay.errors import AuthenticationFailed, InsufficientQuota, NoChannel, NotFound, PermissionDenied
+from relay.keyauth import KeyEntry, check_key, check_model_allowed, extract_key, parse_subnets
+from relay.protocols.sse import SSEFramingError, SSESplitter, event_data
+from relay.selection import select_channel
+from relay.snapshot import ChannelEntry, Route, Snapshot
+from relay.streaming import OpenAIChatStream
+
+
+def test_sse_splitter_handles_arbitrary_chunk_boundaries_and_crlf():
+    splitter = SSESplitter()
+    stream = b"data: a\r\n\r\ndata: b\n\n: comment\n\ndata: c\n\n"
+    events = []
+    for i in range(len(stream)):
+        events += splitter.feed(stream[i : i + 1])
+    assert [event_data(e) for e in events] == [b"a", b"b", None, b"c"]
+    assert splitter.close() == b""
+
+
+def test_sse_splitter_bounds_memory():
+    splitter = SSESplitter(max_event_bytes=100)
+    with pytest.raises(SSEFramingError):
+        splitter.feed(b"data: " + b"x" * 200)
+
+
+def test_extract_key_from_each_header_and_pin_suffix():
+    body = "A" * 48
+    assert extract_key({"authorization": f"Bearer sk-{body}"}).digest == digest(body)
+    assert extract_key({"authorization": f"bearer {body}"}).digest == digest(body)
+    assert extract_key({"x-api-key": f"sk-{body}"}).digest == digest(body)
+    assert extract_key({"api-key": f"sk-{body}-12"}).pinned_channel == 12
+    assert extract_key({}) is None
+
+
+def entry(**changes: object) -> KeyEntry:
+    fields = dict(
+        key_id=1, key_name="k", status=1, expires_at=None, remain_quota=10, unlimited_quota=False,
+        allowed_models=frozenset(), subnets=(), user_id=1, username="u", user_status=1, user_role=1,
+        group="default", group_ratio=10_000,
+    )
+    fields.update(changes)
+    return KeyEntry(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "changes, error",
+    [
+        ({"status": 2}, AuthenticationFailed),
+        ({"expires_at": time.time() - 1}, AuthenticationFailed),
+        ({"remain_quota": 0}, InsufficientQuota),
+        ({"user_status": 2}, PermissionDenied),
+        ({"subnets": parse_subnets("10.0.0.0/8")}, PermissionDenied),
+    ],
+)
+def test_check_key_refusals(changes, error):
+    with pytest.raises(error):
+        check_key(entry(**changes), client_ip="127.0.0.1")
+
+
+def test_check_key_accepts_allowed_subnet_and_unlimited_keys():
+    check_key(entry(subnets=parse_subnets("127.0.0.0/8, ::1"), remain_quota=0, unlimited_quota=True), client_ip="127.0.0.1")
+    check_model_allowed(entry(allowed_models=frozenset({"a"})), "a")
+    with pytest.raises(PermissionDenied):
+        check_model_allowed(entry(allowed_models=frozenset({"a"})), "b")
+
+
+def channel(cid: int, weight: int = 1) -> ChannelEntry:
+    return ChannelEntry(cid, f"c{cid}", 1, "openai", "http://x", "k", {}, {}, 0, weight, True)
+
+
+def snapshot() -> Snapshot:
+    snap = Snapshot()
+    snap.known = {("default", "m"), ("default", "off")}
+    snap.routes[("default", "m")] = Route(tiers=[(10, [(channel(1, 3), 3), (channel(2, 1), 1)]), (0, [(channel(3), 1)])])
+    return snap
+
+
+def test_selection_is_weighted_within_the_top_tier():
+    counts = Counter(select_channel(snapshot(), group="default", model="m", exclude=set()).id for _ in range(4000))
+    assert set(counts) == {1, 2}
+    assert 2.4 < counts[1] / counts[2] < 3.8
+
+
+def test_selection_falls_to_lower_tiers_and_skips_suspended():
+    snap = snapshot()
+    assert select_channel(snap, group="default", model="m", exclude={1, 2}).id == 3
+    snap.suspended_until[(3, "m")] = time.time() + 60
+    with pytest.raises(NoChannel):
+        select_channel(snap, group="default", model="m", exclude={1, 2})
+
+
+def test_unknown_model_and_unavailable_model_differ():
+    with pytest.raises(NotFound):
+        select_channel(snapshot(), group="default", model="nope", exclude=set())
+    with pytest.raises(NoChannel):
+        select_channel(snapshot(), group="default", model="off", exclude=set())
+
+
+def chunk(**fields: object) -> bytes:
+    return b"data: " + orjson.dumps(fields) + b"\n\n"
+
+
+def test_stream_relay_reads_usage_and_strips_the_enforced_usage_chunk():
+    relay = OpenAIChatStream(forward_usage_chunk=False)
+    out = relay.feed(chunk(choices=[{"index": 0, "delta": {"content": "hello world"}}], usage=None))
+    out += relay.feed(chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    out += relay.feed(chunk(choices=[], usage={"prompt_tokens": 3, "completion_tokens": 2}) + b"data: [DONE]\n\n")
+    assert out.count(b"data: ") == 2 and b"[DONE]" not in out
+    assert relay.usage is not None and relay.usage.completion_tokens == 2
+    assert relay.delivered_tokens == 2 and relay.saw_done and relay.saw_finish
+
+
+def test_stream_relay_forwards_usage_when_asked_and_drops_garbage():
+    relay = OpenAIChatStream(forward_usage_chunk=True)
+    out = relay.feed(b"data: {broken\n\n" + chunk(choices=[], usage={"prompt_tokens": 1, "completion_tokens": 1}))
+    assert out.count(b"data: ") == 1 and b"usage" in out
