@@ -13,9 +13,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+import environ
+
 from .env import env_bool, env_database, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+if (BASE_DIR / ".env").is_file():
+    # Values already in the environment win over the file.
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 TESTING = "pytest" in sys.modules or env_bool("ONEAPI_TESTING", False)
@@ -49,6 +54,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PORT = env_int("PORT", 3000, minimum=1)
 FRONTEND_BASE_URL = env_str("FRONTEND_BASE_URL")
+SHUTDOWN_TIMEOUT_SEC = env_int("SHUTDOWN_TIMEOUT_SEC", 30, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -58,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "oneapi_site",
     "accounts",
     "channels_app",
     "billing",
@@ -66,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the pages' static files in every deployment (no CDN, no nginx needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "oneapi_site.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -209,6 +218,13 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the apps' static folders when collectstatic has not run (tests, dev).
+WHITENOISE_USE_FINDERS = True
 
 # ---------------------------------------------------------------------------------------------
 # REST framework (management API and the /v1 routes that are not hot)
