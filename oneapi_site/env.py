@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_DB_SCHEMES = {"postgres", "postgresql", "pgsql", "mysql", "sqlite"}
 
 
 def _raw(name: str) -> str | None:
@@ -79,12 +80,10 @@ def env_database(name: str) -> dict[str, Any] | None:
     value = _raw(name)
     if value is None:
         return None
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme not in _DB_SCHEMES:
+        raise ImproperlyConfigured(f"{name} must start with postgres://, mysql:// or sqlite:///, got {scheme or value!r}")
     try:
-        config = environ.Env.db_url_config(value)
+        return environ.Env.db_url_config(value)
     except Exception as exc:  # django-environ raises several kinds for bad URLs
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
-    if not config.get("ENGINE"):
-        raise ImproperlyConfigured(
-            f"{name} must start with postgres://, mysql:// or sqlite:///, got {value.split(':')[0]!r}"
-        )
-    return config

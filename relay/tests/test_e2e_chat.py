@@ -220,3 +220,11 @@ def test_disabled_key_stops_at_once(live_gateway, make_user, make_key, make_chan
     assert "disabled" in str(caught.value)
     User.objects.filter(pk=key.user_id).update(status=2)
     assert ApiKey.objects.get(pk=key.pk).used_quota > 0
+
+
+def test_models_list_through_the_sdk(live_gateway, make_user, make_key, make_channel, unique_model):
+    make_channel(unique_model + "-a," + unique_model + "-b")
+    _, raw = make_key(make_user(), allowed_models=unique_model + "-a")
+    api = client(live_gateway.url, raw).models
+    assert [m.id for m in api.list()] == [unique_model + "-a"]
+    assert api.retrieve(unique_model + "-a").id == unique_model + "-a"

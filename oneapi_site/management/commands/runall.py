@@ -79,7 +79,7 @@ class Command(BaseCommand):
             while not stopping and all(child.poll() is None for child in children.values()):
                 time.sleep(0.5)
         finally:
-            for name, child in children.items():
+            for child in children.values():
                 if child.poll() is None:
                     child.terminate()
             deadline = time.monotonic() + settings.SHUTDOWN_TIMEOUT_SEC + 5
