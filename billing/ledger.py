@@ -68,6 +68,7 @@ _HOLD_KEY = (
     " WHERE id = %s AND status = 1 AND (unlimited_quota OR remain_quota >= %s)"
 )
 _HOLD_USER = "UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
+_EXTEND_CHARGE = "UPDATE request_charges SET held_quota = held_quota + %s WHERE request_id = %s AND status = 1"
 _INSERT_CHARGE = (
     "INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
     " VALUES (%s, %s, %s, %s, 0, 1, %s)"
@@ -115,12 +116,16 @@ def _log_params(s: Settlement) -> tuple[object, ...]:
     )
 
 
-def _hold_steps(cur: Cursor, h: Hold, now: object) -> HoldOutcome:
+def _hold_steps(cur: Cursor, h: Hold, now: object, extend: bool) -> HoldOutcome:
     if cur.execute(_HOLD_KEY, (h.quota, h.key_id, h.quota)) != 1:
         raise _Refused(HoldOutcome.KEY_REFUSED)
     if cur.execute(_HOLD_USER, (h.quota, h.user_id, h.quota)) != 1:
         raise _Refused(HoldOutcome.USER_REFUSED)
-    cur.execute(_INSERT_CHARGE, (h.request_id, h.user_id, h.key_id, h.quota, now))
+    if extend:
+        if cur.execute(_EXTEND_CHARGE, (h.quota, h.request_id)) != 1:
+            raise _Refused(HoldOutcome.KEY_REFUSED)  # already settled: nothing left to extend
+    else:
+        cur.execute(_INSERT_CHARGE, (h.request_id, h.user_id, h.key_id, h.quota, now))
     return HoldOutcome.OK
 
 
@@ -150,14 +155,25 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 
 # ----------------------------------------------------------------------------- PostgreSQL: one statement each
 
-_PG_HOLD = (
+_PG_HOLD_HEAD = (
     "WITH k AS (" + _HOLD_KEY + " RETURNING id),"
     " u AS (UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
     " AND EXISTS (SELECT 1 FROM k) RETURNING id),"
-    " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
-    " SELECT %s, %s, %s, %s, 0, 1, %s WHERE EXISTS (SELECT 1 FROM u) RETURNING id)"
-    " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)"
 )
+_PG_HOLD_TAIL = " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)"
+_PG_HOLD = (
+    _PG_HOLD_HEAD
+    + " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
+    " SELECT %s, %s, %s, %s, 0, 1, %s WHERE EXISTS (SELECT 1 FROM u) RETURNING id)"
+    + _PG_HOLD_TAIL
+)
+_PG_EXTEND = (
+    _PG_HOLD_HEAD
+    + " c AS (UPDATE request_charges SET held_quota = held_quota + %s WHERE request_id = %s AND status = 1"
+    " AND EXISTS (SELECT 1 FROM u) RETURNING id)"
+    + _PG_HOLD_TAIL
+)
+_PG_UNHOLD_USER = "UPDATE users SET quota = quota + %s WHERE id = %s"
 _PG_UNHOLD_KEY = (
     "UPDATE api_keys SET remain_quota = remain_quota + CASE WHEN unlimited_quota THEN 0 ELSE %s END WHERE id = %s"
 )
@@ -187,22 +203,33 @@ class Ledger:
         self.db = db
 
     async def hold(self, h: Hold) -> HoldOutcome:
+        """Hold `h.quota` for a new request (creates its charge row)."""
+        return await self._hold(h, extend=False)
+
+    async def extend_hold(self, h: Hold) -> HoldOutcome:
+        """Hold `h.quota` more for a request already under way (a stream outgrowing its estimate)."""
+        return await self._hold(h, extend=True)
+
+    async def _hold(self, h: Hold, *, extend: bool) -> HoldOutcome:
         now = self.db.timestamp(datetime.now(UTC))
         if self.db.vendor == "postgresql":
-            row = await self.db.fetchone(
-                _PG_HOLD,
-                (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota, h.request_id, h.user_id, h.key_id, h.quota, now),
-            )
+            head = (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota)
+            if extend:
+                row = await self.db.fetchone(_PG_EXTEND, (*head, h.quota, h.request_id))
+            else:
+                row = await self.db.fetchone(_PG_HOLD, (*head, h.request_id, h.user_id, h.key_id, h.quota, now))
             key_ok, user_ok, charged = row if row else (0, 0, 0)
             if charged:
                 return HoldOutcome.OK
+            if user_ok:  # only when extending a charge that was settled meanwhile
+                await self.db.execute(_PG_UNHOLD_USER, (h.quota, h.user_id))
             if key_ok:  # the key was debited but the user could not be: give it back
                 await self.db.execute(_PG_UNHOLD_KEY, (h.quota, h.key_id))
-                return HoldOutcome.USER_REFUSED
+                return HoldOutcome.KEY_REFUSED if user_ok else HoldOutcome.USER_REFUSED
             return HoldOutcome.KEY_REFUSED
 
         def body(cur: Cursor) -> HoldOutcome:
-            return _hold_steps(cur, h, now)
+            return _hold_steps(cur, h, now, extend)
 
         try:
             return await self.db.transaction(body)

@@ -25,6 +25,7 @@ class RelayContext:
     client_ip: str | None
     started: float = field(default_factory=time.monotonic)
     held_quota: int = 0
+    output_budget: int = 0  # output tokens the hold covers
     price: Price | None = None
     channel: ChannelEntry | None = None
     upstream_model: str = ""

@@ -114,7 +114,7 @@ async def place_hold(ctx: RelayContext, price: Price) -> None:
     )
     outcome = await ledger().hold(Hold(ctx.request_id, ctx.key.user_id, ctx.key.key_id, quota))
     if outcome is HoldOutcome.OK:
-        ctx.held_quota = quota
+        ctx.held_quota, ctx.output_budget = quota, output
         return
     # Refused: the cached copy may be stale (key disabled, deleted, user disabled). Re-read it
     # so the caller gets the precise reason.
@@ -127,6 +127,20 @@ async def place_hold(ctx: RelayContext, price: Price) -> None:
     raise InsufficientQuota(
         f"your account's quota cannot cover this request (needs {quota})", code="insufficient_user_quota"
     )
+
+
+async def extend_hold(ctx: RelayContext) -> RelayError | None:
+    """A stream outgrew its hold: hold one more output budget, or say why it cannot."""
+    assert ctx.channel is not None
+    price = pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model)
+    extra = estimate_hold(prompt_tokens=0, max_output_tokens=ctx.output_budget, price=price, group_ratio=ctx.key.group_ratio)
+    outcome = await ledger().extend_hold(Hold(ctx.request_id, ctx.key.user_id, ctx.key.key_id, extra))
+    if outcome is HoldOutcome.OK:
+        ctx.held_quota += extra
+        return None
+    if outcome is HoldOutcome.KEY_REFUSED:
+        return InsufficientQuota("this API key's quota ran out during the answer; it was cut here")
+    return InsufficientQuota("your account's quota ran out during the answer; it was cut here", code="insufficient_user_quota")
 
 
 def upstream_body(ctx: RelayContext, channel: ChannelEntry) -> tuple[bytes, bool]:
@@ -271,20 +285,34 @@ async def relay_stream(
 ) -> None:
     stream = OpenAIChatStream(forward_usage_chunk=forward_usage_chunk)
     failure: RelayError | None = None
+    delivered = 0  # output tokens forwarded to the client
+    # Long answers are billed as they go: past 90% of the output the hold covers, hold more;
+    # when that is refused the answer stops at that event, so the cost never exceeds the hold.
+    extend_at = max(ctx.output_budget * 9 // 10, 1) if ctx.output_budget else None
     try:
         async for piece in response.content.iter_any():
-            data = stream.feed(piece)
-            if data:
+            batch: list[bytes] = []
+            for event, tokens in stream.feed(piece):
+                if extend_at is not None and delivered + tokens >= extend_at:
+                    failure = await extend_hold(ctx)
+                    if failure is not None:
+                        break
+                    extend_at += ctx.output_budget
+                batch.append(event)
+                delivered += tokens
+            if batch:
                 if not out.started:
                     await out.start_stream()
-                await out.write(data)
-            if out.client_gone:
+                await out.write(b"".join(batch))
+            if out.client_gone or failure is not None:
                 break
-        tail = stream.finish()
-        if tail and not out.client_gone:
-            if not out.started:
-                await out.start_stream()
-            await out.write(tail)
+        else:
+            tail = stream.finish()
+            if tail and not out.client_gone:
+                if not out.started:
+                    await out.start_stream()
+                await out.write(b"".join(event for event, _ in tail))
+                delivered += sum(tokens for _, tokens in tail)
     except (aiohttp.ClientError, TimeoutError) as exc:
         failure = UpstreamError(
             f"the upstream stream broke off before the answer was complete ({exc.__class__.__name__})", retryable=True
@@ -295,8 +323,11 @@ async def relay_stream(
     complete = stream.saw_done or stream.saw_finish
     if failure is None and not complete and not out.client_gone:
         failure = UpstreamError("the upstream stream ended before the answer was complete", retryable=False)
-    usage = stream.usage or Usage(prompt_tokens=count_chat_prompt(ctx.payload), completion_tokens=stream.delivered_tokens)
-    note = "" if failure is None and not out.client_gone else ("client disconnected" if out.client_gone else failure.message if failure else "")
+    if stream.usage is not None and failure is None and not out.client_gone:
+        usage = stream.usage
+    else:  # cut short: bill what the client received (the upstream's usage, if any, covers more)
+        usage = Usage(prompt_tokens=count_chat_prompt(ctx.payload), completion_tokens=delivered)
+    note = "client disconnected" if out.client_gone else (failure.message if failure else "")
     await settle_usage(ctx, usage, content=note)
     if out.client_gone:
         return

@@ -22,47 +22,53 @@ DONE = b"[DONE]"
 
 
 class OpenAIChatStream:
+    """Decodes an upstream chat stream into events to forward, each with its output tokens.
+
+    The relay decides event by event whether to forward (so a quota check can stop the answer
+    at an exact event); this class only reads usage and completion markers as they pass.
+    """
+
     def __init__(self, *, forward_usage_chunk: bool) -> None:
         self._splitter = SSESplitter()
         self._forward_usage_chunk = forward_usage_chunk
         self.usage: Usage | None = None
-        self.delivered_tokens = 0
         self.saw_done = False
         self.saw_finish = False
-        self.events_forwarded = 0
 
-    def feed(self, data: bytes) -> bytes:
-        """Bytes to send to the client for this piece of upstream stream."""
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> list[tuple[bytes, int]]:
+        """(bytes to send to the client, output tokens in them) for each event `data` completes."""
+        out = []
         for event in self._splitter.feed(data):
             forwarded = self._event(event)
-            if forwarded:
+            if forwarded is not None:
                 out.append(forwarded)
-        return b"".join(out)
+        return out
 
-    def finish(self) -> bytes:
+    def finish(self) -> list[tuple[bytes, int]]:
         rest = self._splitter.close()
-        return self._event(rest) if rest else b""
+        forwarded = self._event(rest) if rest else None
+        return [forwarded] if forwarded is not None else []
 
-    def _event(self, event: bytes) -> bytes:
+    def _event(self, event: bytes) -> tuple[bytes, int] | None:
         data = event_data(event)
         if data is None:
-            return b""  # comments / keep-alives
+            return None  # comments / keep-alives
         if data.strip() == DONE:
             self.saw_done = True
-            return b""  # sent by the relay once billing is settled
+            return None  # sent by the relay once billing is settled
         try:
             chunk: Any = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return b""  # a garbled event would break the client's parser: drop it
+            return None  # a garbled event would break the client's parser: drop it
         if not isinstance(chunk, dict):
-            return b""
+            return None
         usage = chunk.get("usage")
         choices = chunk.get("choices") or []
         if isinstance(usage, dict):
             self.usage = usage_from_openai(usage)
             if not choices and not self._forward_usage_chunk:
-                return b""
+                return None
+        tokens = 0
         for choice in choices:
             if not isinstance(choice, dict):
                 continue
@@ -70,9 +76,8 @@ class OpenAIChatStream:
                 self.saw_finish = True
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                self.delivered_tokens += _delta_tokens(delta)
-        self.events_forwarded += 1
-        return b"data: " + data + b"\n\n"
+                tokens += _delta_tokens(delta)
+        return b"data: " + data + b"\n\n", tokens
 
 
 def _delta_tokens(delta: dict[str, Any]) -> int:

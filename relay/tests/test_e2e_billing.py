@@ -172,3 +172,39 @@ def test_concurrent_requests_never_overspend_a_key(live_gateway, make_user, make
     assert key.remain_quota >= 0
     assert key.used_quota == spent == 29_000 - key.remain_quota
     assert not RequestCharge.objects.filter(api_key_id=key.pk, status=ChargeStatus.HELD).exists()
+
+
+def test_long_stream_is_billed_as_it_goes_and_cut_when_quota_runs_out(live_gateway, make_user, make_key, make_channel, unique_model):
+    make_channel(unique_model, scenario="words=6000")
+    set_price(unique_model, "1", "1")
+    user = make_user(quota=100_000_000)
+    # The first hold covers ~2,048 output tokens (DEFAULT_MAX_TOKEN) for about 1,300 quota; the
+    # key cannot afford the second one (another 1,024), so the answer stops near 1,850 tokens.
+    key, raw = make_key(user, remain_quota=2_000)
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in client(live_gateway.url, raw).chat.completions.create(model=unique_model, messages=HELLO, stream=True):
+            received.append(chunk)
+    assert "quota ran out during the answer" in str(caught.value)
+    log = ConsumeLog.objects.get(model_name=unique_model)
+    assert 1_500 < log.completion_tokens < 2_100
+    assert log.quota == expected_quota(prompt=log.prompt_tokens, completion=log.completion_tokens, input_usd="1", output_usd="1")
+    key.refresh_from_db()
+    assert key.remain_quota == 2_000 - log.quota >= 0
+
+
+def test_long_stream_extends_its_hold_when_quota_allows(live_gateway, make_user, make_key, make_channel, unique_model):
+    make_channel(unique_model, scenario="words=5000")
+    set_price(unique_model, "1", "1")
+    user = make_user(quota=100_000_000)
+    key, raw = make_key(user, remain_quota=100_000)
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in client(live_gateway.url, raw).chat.completions.create(model=unique_model, messages=HELLO, stream=True)
+        if c.choices
+    )
+    assert len(text.split()) == 5000
+    charge = RequestCharge.objects.get(api_key_id=key.pk)
+    assert charge.held_quota > 2 * 1_024  # extended at least twice past the first estimate
+    key.refresh_from_db()
+    assert key.remain_quota == 100_000 - charge.quota

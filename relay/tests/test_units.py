@@ -115,12 +115,19 @@ def test_stream_relay_reads_usage_and_strips_the_enforced_usage_chunk():
     out = relay.feed(chunk(choices=[{"index": 0, "delta": {"content": "hello world"}}], usage=None))
     out += relay.feed(chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
     out += relay.feed(chunk(choices=[], usage={"prompt_tokens": 3, "completion_tokens": 2}) + b"data: [DONE]\n\n")
-    assert out.count(b"data: ") == 2 and b"[DONE]" not in out
+    assert [tokens for _, tokens in out] == [2, 0]
+    assert all(event.startswith(b"data: {") for event, _ in out)
     assert relay.usage is not None and relay.usage.completion_tokens == 2
-    assert relay.delivered_tokens == 2 and relay.saw_done and relay.saw_finish
+    assert relay.saw_done and relay.saw_finish
 
 
 def test_stream_relay_forwards_usage_when_asked_and_drops_garbage():
     relay = OpenAIChatStream(forward_usage_chunk=True)
     out = relay.feed(b"data: {broken\n\n" + chunk(choices=[], usage={"prompt_tokens": 1, "completion_tokens": 1}))
-    assert out.count(b"data: ") == 1 and b"usage" in out
+    assert len(out) == 1 and b"usage" in out[0][0]
+
+
+def test_stream_relay_counts_tool_call_arguments():
+    relay = OpenAIChatStream(forward_usage_chunk=False)
+    delta = {"tool_calls": [{"index": 0, "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    assert relay.feed(chunk(choices=[{"index": 0, "delta": delta}]))[0][1] == 1 + 9  # name + {"city":"Paris"}
