@@ -33,7 +33,7 @@ class RelayApp:
         self._max_body = int(settings.RELAY_MAX_BODY_MB * 1024 * 1024)
 
     async def _ensure_started(self) -> None:
-        if cache._started:
+        if cache.started:
             return
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()

@@ -33,6 +33,10 @@ class RelayCache:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     async def start(self) -> None:
         if self._started:
             return

@@ -31,7 +31,7 @@ from .errors import (
     UpstreamError,
     render_openai,
 )
-from .keyauth import PresentedKey, check_key, check_model_allowed, check_pin_allowed
+from .keyauth import KeyEntry, PresentedKey, check_key, check_model_allowed, check_pin_allowed
 from .selection import select_channel
 from .snapshot import ChannelEntry
 from .streaming import OpenAIChatStream
@@ -49,7 +49,7 @@ def ledger() -> Ledger:
     return Ledger(get_database())
 
 
-async def authenticate(presented: PresentedKey | None, client_ip: str | None):  # type: ignore[no-untyped-def]
+async def authenticate(presented: PresentedKey | None, client_ip: str | None) -> KeyEntry:
     if presented is None:
         raise AuthenticationFailed(
             "no API key given: send Authorization: Bearer sk-..., x-api-key or api-key", code="missing_api_key"

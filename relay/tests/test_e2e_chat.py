@@ -218,8 +218,25 @@ def test_disabled_key_stops_at_once(live_gateway, make_user, make_key, make_chan
         api.create(model=unique_model, messages=[{"role": "user", "content": "hi"}])
     assert getattr(caught.value, "status_code", None) == 401
     assert "disabled" in str(caught.value)
-    User.objects.filter(pk=key.user_id).update(status=2)
     assert ApiKey.objects.get(pk=key.pk).used_quota > 0
+
+
+def test_deleted_key_and_disabled_user_stop_at_once(live_gateway, make_user, make_key, make_channel, unique_model):
+    make_channel(unique_model)
+    user = make_user()
+    key, raw = make_key(user)
+    other_key, other_raw = make_key(user)
+    hi = [{"role": "user", "content": "hi"}]
+    client(live_gateway.url, raw).chat.completions.create(model=unique_model, messages=hi)
+    client(live_gateway.url, other_raw).chat.completions.create(model=unique_model, messages=hi)
+    ApiKey.objects.filter(pk=key.pk).delete()
+    with pytest.raises(Exception) as caught:
+        client(live_gateway.url, raw).chat.completions.create(model=unique_model, messages=hi)
+    assert getattr(caught.value, "status_code", None) == 401
+    User.objects.filter(pk=user.pk).update(status=2)
+    with pytest.raises(Exception) as caught:
+        client(live_gateway.url, other_raw).chat.completions.create(model=unique_model, messages=hi)
+    assert getattr(caught.value, "status_code", None) == 403 and "disabled" in str(caught.value)
 
 
 def test_models_list_through_the_sdk(live_gateway, make_user, make_key, make_channel, unique_model):
