@@ -11,9 +11,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_database, env_float, env_int, env_list, env_str
 
