@@ -43,16 +43,19 @@ def set_price(model: str, input_usd: str, output_usd: str, cached_usd: str | Non
     )
 
 
-def post(url: str, body: bytes | dict[str, Any] | list[Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
-    """A raw POST with urllib (no SDK in the way): (status, lower-cased headers, parsed JSON or text)."""
+def request(
+    method: str, url: str, body: bytes | dict[str, Any] | list[Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """A raw HTTP call with urllib (no SDK in the way): (status, lower-cased headers, parsed JSON or text)."""
     import json
     import urllib.error
     import urllib.request
 
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})}, method="POST")
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json", **(headers or {})} if data is not None else dict(headers or {})
+    req = urllib.request.Request(url, data=data, headers=all_headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
+        with urllib.request.urlopen(req, timeout=20) as response:
             status, raw, head = response.status, response.read(), response.headers
     except urllib.error.HTTPError as err:
         status, raw, head = err.code, err.read(), err.headers
@@ -62,3 +65,11 @@ def post(url: str, body: bytes | dict[str, Any] | list[Any], headers: dict[str, 
     except ValueError:
         parsed = text
     return status, {k.lower(): v for k, v in head.items()}, parsed
+
+
+def post(url: str, body: bytes | dict[str, Any] | list[Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    return request("POST", url, body, headers)
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    return request("GET", url, None, headers)

@@ -12,7 +12,7 @@ from accounts.models import ApiKey, User
 from billing.models import ConsumeLog, RequestCharge
 from fakeprovider.tokens import count_tokens
 
-from .helpers import client, expected_quota, post, set_price
+from .helpers import client, expected_quota, get, post, set_price
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,6 +56,15 @@ def test_chat_non_stream_is_billed_exactly_and_logged(live_gateway, fake_provide
     assert user.quota == 1_000_000 - cost and user.used_quota == cost and user.request_count == 1
     assert key.remain_quota == 500_000 - cost and key.used_quota == cost
     assert RequestCharge.objects.get(request_id=request_id).quota == cost
+
+    cost_url = f"{live_gateway.url}/api/cost/request/{request_id}"
+    status, headers, body = get(cost_url, {"Authorization": f"Bearer {raw}"})
+    assert status == 200 and headers["x-oneapi-request-id"]
+    assert (body["request_id"], body["quota"], body["user_id"]) == (request_id, cost, user.pk)
+    assert body["cost_usd"] == pytest.approx(cost / 500_000)
+    _, stranger = make_key(make_user())
+    assert get(cost_url, {"Authorization": f"Bearer {stranger}"})[0] == 404
+    assert get(cost_url)[0] == 401
 
 
 def test_chat_stream_relays_chunks_and_hides_enforced_usage(live_gateway, fake_provider, make_user, make_key, make_channel, unique_model):
