@@ -145,6 +145,10 @@ else:
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     elif _dsn["ENGINE"] == "django.db.backends.mysql":
+        # PyMySQL (pure Python) stands in for mysqlclient, which needs C headers to build.
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
         DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
         DATABASES["default"]["CONN_MAX_AGE"] = SQL_MAX_LIFETIME
 
