@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from billing.pricing import Price
 
 from .snapshot import ChannelEntry, Snapshot
@@ -14,8 +12,4 @@ def price_for(snapshot: Snapshot, channel: ChannelEntry | None, model: str) -> P
         own = snapshot.channel_prices.get((channel.id, model))
         if own is not None:
             return own
-    price = snapshot.prices.get(model)
-    if price is not None:
-        return price
-    options = snapshot.options
-    return Price.from_usd(Decimal(str(options["DefaultInputPrice"])), Decimal(str(options["DefaultOutputPrice"])))
+    return snapshot.prices.get(model) or snapshot.default_price

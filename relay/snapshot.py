@@ -54,6 +54,18 @@ class Snapshot:
     options: dict[str, object] = field(default_factory=defaults)
     loaded_at: float = 0.0
 
+    @property
+    def default_price(self) -> Price:
+        """The price of models with none set (options DefaultInputPrice / DefaultOutputPrice)."""
+        price = self._default_price
+        if price is None:
+            price = self._default_price = Price.from_usd(
+                str(self.options["DefaultInputPrice"]), str(self.options["DefaultOutputPrice"])
+            )
+        return price
+
+    _default_price: Price | None = None
+
 
 def _price(row: ModelPrice | ChannelModelPrice) -> Price:
     return Price.from_usd(
