@@ -24,7 +24,7 @@ def root_client(client: Client) -> Client:
 
 def _raw_key(channel_id: int) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT models, key FROM channels WHERE id = %s", [channel_id])
+        cursor.execute(f"SELECT models, {connection.ops.quote_name('key')} FROM channels WHERE id = %s", [channel_id])
         return str(cursor.fetchone()[1])
 
 

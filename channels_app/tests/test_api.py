@@ -37,7 +37,7 @@ def user() -> APIClient:
 
 def stored_key(channel_id: int) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT key FROM channels WHERE id = %s", [channel_id])
+        cursor.execute(f"SELECT {connection.ops.quote_name('key')} FROM channels WHERE id = %s", [channel_id])
         return cursor.fetchone()[0]
 
 
