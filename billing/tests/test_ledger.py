@@ -1,4 +1,4 @@
-"""The ledger's raw statements on the real database (SQLite here, PostgreSQL in CI's second run)."""
+"""The ledger's raw statements on the real database (SQLite, PostgreSQL in CI's second run, or MySQL)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.conf import settings
 from accounts.models import ApiKey
 from billing.ledger import Hold, HoldOutcome, Ledger, Settlement
 from billing.models import ChargeStatus, ConsumeLog, LogType, RequestCharge
-from relay.db import Database, PostgresDatabase, SQLiteDatabase, _postgres_conninfo
+from relay.db import Database, PostgresDatabase, SQLiteDatabase, ThreadedDjangoDatabase, _postgres_conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,8 +26,8 @@ def run(body: Any) -> Any:
             database = SQLiteDatabase(str(db["NAME"]), 5000)
         elif db["ENGINE"].endswith("postgresql"):
             database = PostgresDatabase(_postgres_conninfo(db), 4)
-        else:
-            pytest.skip("ledger statements are exercised on SQLite and PostgreSQL")
+        else:  # MySQL / MariaDB: the portable statements through Django's connection
+            database = ThreadedDjangoDatabase(db["ENGINE"].rsplit(".", 1)[-1])
         try:
             return await body(Ledger(database))
         finally:
