@@ -16,17 +16,19 @@ from django.db import models
 class ChannelTypeInfo:
     name: str
     default_base_url: str
-    protocol: str  # "openai" (OpenAI-compatible wire) or "unsupported" for now
+    protocol: str  # an adaptor name in relay.adaptors.ADAPTORS, or "unsupported" for now
 
 
 OPENAI = "openai"
+ANTHROPIC = "anthropic"
+GEMINI = "gemini"
 UNSUPPORTED = "unsupported"
 
 CHANNEL_TYPES: dict[int, ChannelTypeInfo] = {
     0: ChannelTypeInfo("Unknown", "", OPENAI),
     1: ChannelTypeInfo("OpenAI", "https://api.openai.com", OPENAI),
     2: ChannelTypeInfo("API2D", "https://oa.api2d.net", OPENAI),
-    3: ChannelTypeInfo("Azure", "", UNSUPPORTED),
+    3: ChannelTypeInfo("Azure", "", "azure"),
     4: ChannelTypeInfo("CloseAI", "https://api.closeai-proxy.xyz", OPENAI),
     5: ChannelTypeInfo("OpenAI-SB", "https://api.openai-sb.com", OPENAI),
     6: ChannelTypeInfo("OpenAIMax", "https://api.openaimax.com", OPENAI),
@@ -37,7 +39,7 @@ CHANNEL_TYPES: dict[int, ChannelTypeInfo] = {
     11: ChannelTypeInfo("PaLM", "https://generativelanguage.googleapis.com", UNSUPPORTED),
     12: ChannelTypeInfo("API2GPT", "https://api.api2gpt.com", OPENAI),
     13: ChannelTypeInfo("AIGC2D", "https://api.aigc2d.com", OPENAI),
-    14: ChannelTypeInfo("Anthropic", "https://api.anthropic.com", UNSUPPORTED),
+    14: ChannelTypeInfo("Anthropic", "https://api.anthropic.com", ANTHROPIC),
     15: ChannelTypeInfo("Baidu", "https://aip.baidubce.com", UNSUPPORTED),
     16: ChannelTypeInfo("Zhipu", "https://open.bigmodel.cn", UNSUPPORTED),
     17: ChannelTypeInfo("Ali", "https://dashscope.aliyuncs.com", UNSUPPORTED),
@@ -47,7 +49,7 @@ CHANNEL_TYPES: dict[int, ChannelTypeInfo] = {
     21: ChannelTypeInfo("AIProxyLibrary", "https://api.aiproxy.io", UNSUPPORTED),
     22: ChannelTypeInfo("FastGPT", "https://fastgpt.run/api/openapi", OPENAI),
     23: ChannelTypeInfo("Tencent", "https://hunyuan.tencentcloudapi.com", UNSUPPORTED),
-    24: ChannelTypeInfo("Gemini", "https://generativelanguage.googleapis.com", UNSUPPORTED),
+    24: ChannelTypeInfo("Gemini", "https://generativelanguage.googleapis.com", GEMINI),
     25: ChannelTypeInfo("Moonshot", "https://api.moonshot.cn", OPENAI),
     26: ChannelTypeInfo("Baichuan", "https://api.baichuan-ai.com", OPENAI),
     27: ChannelTypeInfo("Minimax", "https://api.minimax.chat", OPENAI),
@@ -65,7 +67,7 @@ CHANNEL_TYPES: dict[int, ChannelTypeInfo] = {
     39: ChannelTypeInfo("TogetherAI", "https://api.together.xyz", OPENAI),
     40: ChannelTypeInfo("Doubao", "https://ark.cn-beijing.volces.com", OPENAI),
     41: ChannelTypeInfo("Novita", "https://api.novita.ai/v3/openai", OPENAI),
-    42: ChannelTypeInfo("VertexAI", "", UNSUPPORTED),
+    42: ChannelTypeInfo("VertexAI", "https://aiplatform.googleapis.com", "vertex"),
     43: ChannelTypeInfo("Proxy", "", UNSUPPORTED),
     44: ChannelTypeInfo("SiliconFlow", "https://api.siliconflow.cn", OPENAI),
     45: ChannelTypeInfo("xAI", "https://api.x.ai", OPENAI),
@@ -75,7 +77,7 @@ CHANNEL_TYPES: dict[int, ChannelTypeInfo] = {
     49: ChannelTypeInfo("AliBailian", "https://dashscope.aliyuncs.com", OPENAI),
     50: ChannelTypeInfo("OpenAICompatible", "", OPENAI),
     51: ChannelTypeInfo("GeminiOpenAICompatible", "https://generativelanguage.googleapis.com/v1beta/openai", OPENAI),
-    52: ChannelTypeInfo("ClaudeCompatible", "", UNSUPPORTED),
+    52: ChannelTypeInfo("ClaudeCompatible", "", ANTHROPIC),
     53: ChannelTypeInfo("Copilot", "https://api.githubcopilot.com", UNSUPPORTED),
     54: ChannelTypeInfo("Fireworks", "https://api.fireworks.ai/inference", OPENAI),
     55: ChannelTypeInfo("NVIDIA", "https://integrate.api.nvidia.com/v1", OPENAI),

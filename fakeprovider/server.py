@@ -24,9 +24,15 @@ import orjson
 from aiohttp import web
 
 from . import content as gen
+from .anthropic import ROUTES as ANTHROPIC_ROUTES
+from .azure import ROUTES as AZURE_ROUTES
+from .bedrock import ROUTES as BEDROCK_ROUTES
 from .chat import BadRequest, Chat, completion_body, plan_chat, stream_events
+from .gemini import ROUTES as GEMINI_ROUTES
+from .responses import ROUTES as RESPONSES_ROUTES
 from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
 from .tokens import count_embedding_tokens
+from .vertex import ROUTES as VERTEX_ROUTES
 
 __all__ = ["MODEL_IDS", "make_app"]
 
@@ -257,6 +263,12 @@ def make_app(record: bool = True) -> web.Application:
         ("POST", "/v1/chat/completions", chat_completions),
         ("POST", "/v1/embeddings", embeddings),
         ("GET", "/v1/models", models),
+        *ANTHROPIC_ROUTES,
+        *GEMINI_ROUTES,
+        *AZURE_ROUTES,
+        *VERTEX_ROUTES,
+        *BEDROCK_ROUTES,
+        *RESPONSES_ROUTES,
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)

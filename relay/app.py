@@ -17,12 +17,13 @@ from .asgi_io import ClientGone, Receive, Responder, Scope, Send, header_map, re
 from .cache import cache
 from .context import RelayContext
 from .db import close_database
-from .errors import InvalidRequest, RelayError, render_openai
+from .errors import InvalidRequest, RelayError
+from .formats import FORMATS, CallerFormat
 from .http import close_session
 from .keyauth import extract_key
 from .request_id import new_request_id
 from .routes import RELAY_ROUTES, normalise
-from .services import authenticate, relay_request, validate_payload
+from .services import authenticate, count_tokens, relay_request
 
 logger = logging.getLogger("relay")
 
@@ -43,27 +44,26 @@ class RelayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         out = Responder(send, receive, request_id)
+        caller = FORMATS[RELAY_ROUTES[normalise(scope["path"])]]
         try:
-            await self._handle(scope, receive, out)
+            await self._handle(scope, receive, out, caller)
         except RelayError as err:
-            await self._send_error(out, err)
+            await self._send_error(out, err, caller)
         except ClientGone:
             pass
         except Exception:
             logger.exception("request %s failed", request_id)
-            await self._send_error(out, RelayError("internal error in the gateway"))
+            await self._send_error(out, RelayError("internal error in the gateway"), caller)
         finally:
             out.close()
 
-    async def _send_error(self, out: Responder, err: RelayError) -> None:
-        body = render_openai(err, out.request_id)
+    async def _send_error(self, out: Responder, err: RelayError, caller: CallerFormat) -> None:
         if not out.started:
-            await out.send_json(err.status, body, err.headers)
-        elif not out.finished:
-            await out.end(b"data: " + body + b"\n\ndata: [DONE]\n\n")
+            await out.send_json(err.status, caller.render_error(err, out.request_id), err.headers)
+        elif not out.finished:  # mid-stream: an in-band error event of the caller's format
+            await out.end(caller.stream_error(err, out.request_id))
 
-    async def _handle(self, scope: Scope, receive: Receive, out: Responder) -> None:
-        endpoint = RELAY_ROUTES[normalise(scope["path"])]
+    async def _handle(self, scope: Scope, receive: Receive, out: Responder, caller: CallerFormat) -> None:
         headers = header_map(scope)
         client = scope.get("client")
         client_ip = client[0] if client else None
@@ -76,20 +76,23 @@ class RelayApp:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise InvalidRequest("the request body is not valid JSON", code="invalid_json") from None
-        model = validate_payload(endpoint, payload)
+        model = caller.validate(payload)
         assert presented is not None
         ctx = RelayContext(
             request_id=out.request_id,
-            endpoint=endpoint,
+            format=caller,
             key=key,
             presented=presented,
             payload=payload,
             body=body,
             model=model,
-            is_stream=endpoint == "chat" and payload.get("stream") is True,
+            is_stream=caller.streams and payload.get("stream") is True,
             client_ip=client_ip,
         )
-        await relay_request(ctx, out)
+        if caller.name == "count_tokens":
+            await count_tokens(ctx, out)
+        else:
+            await relay_request(ctx, out)
 
     async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI lifespan: start caches at boot, close pools at shutdown."""

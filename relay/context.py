@@ -6,6 +6,8 @@ from typing import Any
 
 from billing.pricing import Price
 
+from . import ir
+from .formats import CallerFormat
 from .keyauth import KeyEntry, PresentedKey
 from .snapshot import ChannelEntry
 
@@ -15,7 +17,7 @@ class RelayContext:
     """Everything one relay request carries from authentication to settlement."""
 
     request_id: str
-    endpoint: str  # relay route name: "chat", "embeddings"
+    format: CallerFormat
     key: KeyEntry
     presented: PresentedKey
     payload: dict[str, Any]
@@ -30,6 +32,8 @@ class RelayContext:
     channel: ChannelEntry | None = None
     upstream_model: str = ""
     tried: set[int] = field(default_factory=set)
+    ir_request: ir.Request | None = None  # parsed only when a conversion needs it
+    input_items: list[Any] = field(default_factory=list)  # Responses: the whole input, expanded
 
     @property
     def elapsed_ms(self) -> int:

@@ -32,3 +32,23 @@ class CacheGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.version}"
+
+
+class StoredResponse(models.Model):
+    """A Responses API answer kept by the gateway, so `previous_response_id`, retrieval and
+    `input_items` work on every backend (the upstream may be Anthropic or Gemini, which keep
+    no state). The id is the one the caller saw (ours, or the upstream's on pass-through)."""
+
+    id = models.CharField(max_length=96, primary_key=True)
+    user_id = models.BigIntegerField(db_index=True)
+    api_key_id = models.BigIntegerField(null=True)
+    model = models.CharField(max_length=128)
+    created_at = models.DateTimeField(db_index=True)
+    input_items = models.JSONField(default=list, help_text="The whole conversation input, previous turns expanded.")
+    response = models.JSONField(default=dict, help_text="The response object as the caller received it.")
+
+    class Meta:
+        db_table = "stored_responses"
+
+    def __str__(self) -> str:
+        return self.id

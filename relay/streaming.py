@@ -1,96 +1,156 @@
-"""Relaying an OpenAI-format chat stream event by event, reading usage as it passes.
+"""Relaying a stream event by event, reading usage as it passes, in bounded memory.
 
-Events are forwarded byte for byte (no re-serialisation); each one is parsed once to read
-usage and to count what was delivered, which bills a stream that ends without usage. Memory
-stays bounded: only counters are kept, never the text.
-https://platform.openai.com/docs/api-reference/chat/streaming
+Two ways through, with one interface for the relay loop:
+- PassthroughStream: caller and upstream speak the same format. Events are forwarded byte for
+  byte (no re-serialisation); each one is also fed to that format's decoder to read usage,
+  count delivered output and notice the end.
+- ConvertingStream: the upstream's decoder turns its events into IR events, the caller's
+  encoder turns those into the caller's format.
+
+Both hold back the stream's terminal event(s) (`end_bytes`): the relay sends them only after
+billing is settled, so a client that saw the end can rely on the accounting being done.
+Only counters and small per-part state are kept, never the text.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from billing.pricing import Usage
 
+from . import ir
+from .converters import converter
 from .protocols.sse import SSESplitter, event_data
 from .tokens import count_text
-from .usage import usage_from_openai
 
-DONE = b"[DONE]"
+Forward = list[tuple[bytes, int]]  # (bytes for the client, output tokens in them)
 
 
-class OpenAIChatStream:
-    """Decodes an upstream chat stream into events to forward, each with its output tokens.
+class Encoder(Protocol):
+    def encode(self, event: ir.StreamEvent) -> bytes: ...
 
-    The relay decides event by event whether to forward (so a quota check can stop the answer
-    at an exact event); this class only reads usage and completion markers as they pass.
-    """
+    def error(self, message: str, type: str, code: str | None) -> bytes: ...
 
-    def __init__(self, *, forward_usage_chunk: bool) -> None:
-        self._splitter = SSESplitter()
-        self._forward_usage_chunk = forward_usage_chunk
+    def close(self) -> bytes: ...
+
+
+def event_tokens(event: ir.StreamEvent) -> int:
+    if isinstance(event, ir.TextDelta):
+        return count_text(event.text)
+    if isinstance(event, ir.ReasoningDelta):
+        return count_text(event.text) if event.text else 0
+    if isinstance(event, ir.ToolArgsDelta):
+        return count_text(event.arguments)
+    if isinstance(event, ir.PartStart) and event.tool_name:
+        return count_text(event.tool_name)
+    return 0
+
+
+class _Observed:
+    """What both stream kinds learn from IR events."""
+
+    def __init__(self) -> None:
         self.usage: Usage | None = None
-        self.saw_done = False
-        self.saw_finish = False
+        self.prompt_usage: Usage | None = None
+        self.complete = False
+        self.error: ir.StreamError | None = None
 
-    def feed(self, data: bytes) -> list[tuple[bytes, int]]:
-        """(bytes to send to the client, output tokens in them) for each event `data` completes."""
-        out = []
-        for event in self._splitter.feed(data):
-            forwarded = self._event(event)
-            if forwarded is not None:
-                out.append(forwarded)
+    def observe(self, events: list[ir.StreamEvent]) -> int:
+        tokens = 0
+        for event in events:
+            tokens += event_tokens(event)
+            if isinstance(event, ir.StreamStart) and event.usage is not None:
+                self.prompt_usage = event.usage
+            elif isinstance(event, ir.StreamEnd):
+                self.complete = True
+                if event.usage is not None:
+                    self.usage = event.usage
+            elif isinstance(event, ir.StreamError):
+                self.error = event
+        return tokens
+
+
+class PassthroughStream(_Observed):
+    def __init__(self, wire: str, *, drop_usage_chunk: bool = False) -> None:
+        super().__init__()
+        self._splitter = SSESplitter()
+        self._decoder = converter(wire).StreamDecoder()
+        self._drop_usage_chunk = drop_usage_chunk and wire == "chat"
+        self._held: list[bytes] = []
+        self.error_forwarded = False
+
+    def feed(self, data: bytes) -> Forward:
+        return [item for event in self._splitter.feed(data) if (item := self._event(event)) is not None]
+
+    def finish(self) -> Forward:
+        out: Forward = []
+        rest = self._splitter.close()
+        if rest and (item := self._event(rest)) is not None:
+            out.append(item)
+        self.observe(self._decoder.close())
         return out
 
-    def finish(self) -> list[tuple[bytes, int]]:
-        rest = self._splitter.close()
-        forwarded = self._event(rest) if rest else None
-        return [forwarded] if forwarded is not None else []
-
     def _event(self, event: bytes) -> tuple[bytes, int] | None:
+        raw = event + b"\n\n"
+        had_error = self.error is not None
+        tokens = self.observe(self._decoder.feed(raw))
+        if self.error is not None and not had_error:
+            self.error_forwarded = True
+            return raw, 0  # the upstream's own error event, already in the caller's format
+        if not self._forwardable(event):
+            return None
+        if self.complete:
+            self._held.append(raw)  # the terminal event, and anything after it
+            return None
+        return raw, tokens
+
+    def _forwardable(self, event: bytes) -> bool:
         data = event_data(event)
         if data is None:
-            return None  # comments / keep-alives
-        if data.strip() == DONE:
-            self.saw_done = True
-            return None  # sent by the relay once billing is settled
+            return False  # comments and keep-alives
+        if data.strip() == b"[DONE]":
+            return True
+        if not data.startswith(b"{"):
+            return False
         try:
             chunk: Any = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return None  # a garbled event would break the client's parser: drop it
-        if not isinstance(chunk, dict):
-            return None
-        usage = chunk.get("usage")
-        choices = chunk.get("choices") or []
-        if isinstance(usage, dict):
-            self.usage = usage_from_openai(usage)
-            if not choices and not self._forward_usage_chunk:
-                return None
-        tokens = 0
-        for choice in choices:
-            if not isinstance(choice, dict):
+            return False  # a garbled event would break the client's parser
+        # Usage the gateway asked for itself (ENFORCE_INCLUDE_USAGE) is not the client's.
+        return not (
+            self._drop_usage_chunk and isinstance(chunk, dict) and not chunk.get("choices") and isinstance(chunk.get("usage"), dict)
+        )
+
+    def end_bytes(self) -> bytes:
+        return b"".join(self._held)
+
+
+class ConvertingStream(_Observed):
+    def __init__(self, decoder: Any, encoder: Encoder) -> None:
+        super().__init__()
+        self._decoder = decoder
+        self.encoder = encoder
+        self._end: ir.StreamEnd | None = None
+
+    def feed(self, data: bytes) -> Forward:
+        return self._convert(self._decoder.feed(data))
+
+    def finish(self) -> Forward:
+        return self._convert(self._decoder.close())
+
+    def _convert(self, events: list[ir.StreamEvent]) -> Forward:
+        out: Forward = []
+        for event in events:
+            tokens = self.observe([event])
+            if isinstance(event, ir.StreamEnd):
+                self._end = event  # encoded after settlement
+            elif isinstance(event, ir.StreamError) or self._end is not None:
                 continue
-            if choice.get("finish_reason"):
-                self.saw_finish = True
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                tokens += _delta_tokens(delta)
-        return b"data: " + data + b"\n\n", tokens
+            else:
+                out.append((self.encoder.encode(event), tokens))
+        return out
 
-
-def _delta_tokens(delta: dict[str, Any]) -> int:
-    total = 0
-    for field in ("content", "reasoning_content", "reasoning"):
-        value = delta.get(field)
-        if isinstance(value, str) and value:
-            total += count_text(value)
-    for call in delta.get("tool_calls") or []:
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict):
-            for field in ("name", "arguments"):
-                value = function.get(field)
-                if isinstance(value, str) and value:
-                    total += count_text(value)
-    return total
+    def end_bytes(self) -> bytes:
+        return (self.encoder.encode(self._end) if self._end else b"") + self.encoder.close()

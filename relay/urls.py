@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from . import api
+from . import api, responses_api
 
 urlpatterns = [
+    re_path(r"^responses/(?P<response_id>[^/]+)/cancel/?$", responses_api.CancelResponseView.as_view()),
+    re_path(r"^responses/(?P<response_id>[^/]+)/input_items/?$", responses_api.InputItemsView.as_view()),
+    re_path(r"^responses/(?P<response_id>[^/]+)/?$", responses_api.StoredResponseView.as_view()),
     re_path(r"^models/?$", api.ModelListView.as_view()),
     re_path(r"^models/(?P<model>.+?)/?$", api.ModelDetailView.as_view()),
     re_path(r"^.*$", api.unknown_relay_route),

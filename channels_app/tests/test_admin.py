@@ -156,7 +156,7 @@ def test_saving_does_not_overwrite_usage_counters(root_client: Client) -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"type": "14"}, "type"),  # Anthropic: not supported yet
+        ({"type": "15"}, "type"),  # Baidu: not supported
         ({"groups": "nosuchgroup"}, "groups"),
         ({"model_names": " , "}, "model_names"),
         ({"model_mapping": "[1]"}, "model_mapping"),

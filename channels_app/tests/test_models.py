@@ -17,7 +17,7 @@ def test_clean_rejects_a_mapping_that_is_not_an_object_of_names(mapping):
 
 @pytest.mark.django_db
 def test_clean_refuses_unsupported_types_and_unknown_groups():
-    channel = Channel(type=14, name="x", key="k", model_names="m", groups="nope")
+    channel = Channel(type=15, name="x", key="k", model_names="m", groups="nope")
     with pytest.raises(ValidationError) as caught:
         channel.full_clean()
     assert {"type", "groups"} <= set(caught.value.message_dict)

@@ -13,6 +13,10 @@ from .base import Adaptor
 
 ADAPTORS: dict[str, str] = {
     "openai": "relay.adaptors.openai.adaptor.OpenAIAdaptor",
+    "anthropic": "relay.adaptors.anthropic.adaptor.AnthropicAdaptor",
+    "gemini": "relay.adaptors.gemini.adaptor.GeminiAdaptor",
+    "azure": "relay.adaptors.azure.adaptor.AzureAdaptor",
+    "vertex": "relay.adaptors.vertex.adaptor.VertexAdaptor",
 }
 
 

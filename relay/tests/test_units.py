@@ -14,7 +14,7 @@ from relay.keyauth import KeyEntry, check_key, check_model_allowed, extract_key,
 from relay.protocols.sse import SSEFramingError, SSESplitter, event_data
 from relay.selection import select_channel
 from relay.snapshot import ChannelEntry, Route, Snapshot
-from relay.streaming import OpenAIChatStream
+from relay.streaming import PassthroughStream
 
 
 def test_sse_splitter_handles_arbitrary_chunk_boundaries_and_crlf():
@@ -110,24 +110,25 @@ def chunk(**fields: object) -> bytes:
     return b"data: " + orjson.dumps(fields) + b"\n\n"
 
 
-def test_stream_relay_reads_usage_and_strips_the_enforced_usage_chunk():
-    relay = OpenAIChatStream(forward_usage_chunk=False)
-    out = relay.feed(chunk(choices=[{"index": 0, "delta": {"content": "hello world"}}], usage=None))
-    out += relay.feed(chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
-    out += relay.feed(chunk(choices=[], usage={"prompt_tokens": 3, "completion_tokens": 2}) + b"data: [DONE]\n\n")
+def test_passthrough_reads_usage_strips_the_enforced_usage_chunk_and_holds_the_end():
+    relay = PassthroughStream("chat", drop_usage_chunk=True)
+    out = relay.feed(chunk(id="c", choices=[{"index": 0, "delta": {"content": "hello world"}}], usage=None))
+    out += relay.feed(chunk(id="c", choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    out += relay.feed(chunk(id="c", choices=[], usage={"prompt_tokens": 3, "completion_tokens": 2}) + b"data: [DONE]\n\n")
     assert [tokens for _, tokens in out] == [2, 0]
     assert all(event.startswith(b"data: {") for event, _ in out)
-    assert relay.usage is not None and relay.usage.completion_tokens == 2
-    assert relay.saw_done and relay.saw_finish
+    assert relay.usage is not None and relay.usage.completion_tokens == 2 and relay.complete
+    assert relay.end_bytes() == b"data: [DONE]\n\n"  # sent only after settlement
 
 
-def test_stream_relay_forwards_usage_when_asked_and_drops_garbage():
-    relay = OpenAIChatStream(forward_usage_chunk=True)
-    out = relay.feed(b"data: {broken\n\n" + chunk(choices=[], usage={"prompt_tokens": 1, "completion_tokens": 1}))
-    assert len(out) == 1 and b"usage" in out[0][0]
+def test_passthrough_forwards_usage_when_asked_and_drops_garbage():
+    relay = PassthroughStream("chat", drop_usage_chunk=False)
+    out = relay.feed(b"data: {broken\n\n" + chunk(id="c", choices=[], usage={"prompt_tokens": 1, "completion_tokens": 1}))
+    assert len(out) + len(relay.end_bytes().split(b"\n\n")) - 1 == 1
+    assert b"usage" in (out[0][0] if out else relay.end_bytes())
 
 
-def test_stream_relay_counts_tool_call_arguments():
-    relay = OpenAIChatStream(forward_usage_chunk=False)
-    delta = {"tool_calls": [{"index": 0, "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
-    assert relay.feed(chunk(choices=[{"index": 0, "delta": delta}]))[0][1] == 1 + 9  # name + {"city":"Paris"}
+def test_stream_tokens_count_tool_call_arguments():
+    relay = PassthroughStream("chat")
+    delta = {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    assert sum(tokens for _, tokens in relay.feed(chunk(id="c", choices=[{"index": 0, "delta": delta}]))) == 1 + 9

@@ -1,6 +1,7 @@
 """OpenAI and every OpenAI-compatible channel type (DeepSeek, Groq, xAI, OpenRouter, ...).
 
 https://platform.openai.com/docs/api-reference/chat/create
+https://platform.openai.com/docs/api-reference/responses/create
 """
 
 from __future__ import annotations
@@ -10,23 +11,41 @@ import re
 from ...snapshot import ChannelEntry
 from ..base import Adaptor
 
-PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings", "completions": "/completions"}
+PATHS = {"chat": "/chat/completions", "responses": "/responses", "embeddings": "/embeddings", "completions": "/completions"}
 
 # Base URLs that already end in an API version (".../v1", "/v1beta/openai", "/v3/openai") get
 # the path appended directly; bare hosts ("https://api.openai.com", "https://api.groq.com/openai")
 # get "/v1" first, as the original does.
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*(/openai)?$")
 
+# Channel types whose upstream has the Responses API as well as Chat Completions.
+RESPONSES_TYPES = {1, 45}  # OpenAI, xAI
+
 
 class OpenAIAdaptor(Adaptor):
-    native_protocol = "openai_chat"
+    default_format = "chat"
 
-    def build_url(self, channel: ChannelEntry, endpoint: str) -> str:
+    def native_formats(self, channel: ChannelEntry) -> frozenset[str]:
+        # config.api_format "response" (the fork's name) marks an upstream that only has the
+        # Responses API; official OpenAI and xAI have both.
+        if channel.config.get("api_format") == "response":
+            return frozenset({"responses"})
+        if channel.type in RESPONSES_TYPES:
+            return frozenset({"chat", "responses"})
+        return frozenset({"chat"})
+
+    def upstream_format(self, channel: ChannelEntry, caller_format: str) -> str:
+        native = self.native_formats(channel)
+        if caller_format in native:
+            return caller_format
+        return "chat" if "chat" in native else "responses"
+
+    def build_url(self, channel: ChannelEntry, endpoint: str, *, model: str, stream: bool, wire: str) -> str:
         base = channel.base_url
         prefix = base if _VERSIONED.search(base) else base + "/v1"
-        return prefix + PATHS[endpoint]
+        return prefix + PATHS[wire if endpoint == "chat" else endpoint]
 
-    def build_headers(self, channel: ChannelEntry) -> dict[str, str]:
+    def build_headers(self, channel: ChannelEntry, *, wire: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {channel.key}", "Content-Type": "application/json"}
         organization = channel.config.get("organization")
         if isinstance(organization, str) and organization:

@@ -1,0 +1,1 @@
+"""Google Gemini API adaptor: IR <-> generateContent / streamGenerateContent / batchEmbedContents."""

@@ -1,0 +1,1 @@
+"""Tests of the Gemini adaptor (pure: no network, no database)."""
