@@ -1,0 +1,414 @@
+"""Vertex AI mode of the fake provider: an OAuth token endpoint, Gemini and Claude models.
+
+Routes (also behind the ``/s/<scenarios>`` prefix):
+
+- ``POST /token``: Google's OAuth 2.0 token endpoint for the grants google-auth sends:
+  ``urn:ietf:params:oauth:grant-type:jwt-bearer`` with a signed ``assertion`` (service accounts,
+  https://developers.google.com/identity/protocols/oauth2/service-account#httprest) and
+  ``refresh_token`` (authorized users). The JWT must have three base64url parts, a JSON header
+  with ``alg`` RS256, and claims ``iss``, ``scope``, ``iat``, ``exp`` (at most an hour later)
+  and ``aud``: Google's documented value "https://oauth2.googleapis.com/token" (what
+  google-auth always sends, whatever the key's token_uri) or this endpoint's own URL. The
+  signature is not checked (the fake does not know the key). Answers ``{"access_token": "fake-vertex-token-<n>", "expires_in": 3600, ...}``;
+  errors in OAuth's shape ``{"error": "invalid_grant", "error_description": ...}``.
+- ``POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent``
+  and ``:streamGenerateContent`` (SSE with ``?alt=sse``): the Gemini mode's answers
+  (:mod:`fakeprovider.gemini`), https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference.
+- ``POST .../publishers/anthropic/models/{model}:rawPredict`` and ``:streamRawPredict``: Claude
+  as on Vertex (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude):
+  an Anthropic Messages body that must carry ``"anthropic_version": "vertex-2023-10-16"`` and no
+  ``model`` (the model is in the URL); Messages answers and SSE events
+  (https://docs.anthropic.com/en/api/messages-streaming).
+
+Model routes need ``Authorization: Bearer fake-vertex-token-<n>``, a token this endpoint issued
+in form (401 ``UNAUTHENTICATED`` otherwise); errors use Google's shape
+``{"error": {"code", "message", "status"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from aiohttp import web
+
+from . import content as gen
+from . import gemini
+from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
+from .tokens import count_chat_prompt_tokens, count_tokens
+
+__all__ = ["ANTHROPIC_VERSION", "ROUTES", "TOKEN_PREFIX"]
+
+_JSON = "application/json"
+TOKEN_PREFIX = "fake-vertex-token-"
+ANTHROPIC_VERSION = "vertex-2023-10-16"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: "When making an access token request this value is always https://oauth2.googleapis.com/token"
+#: (https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests).
+GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"
+_NO_BODY = object()
+
+
+def _google_error(code: int, message: str, status: str) -> web.Response:
+    body = orjson.dumps({"error": {"code": code, "message": message, "status": status}})
+    return web.Response(body=body, status=code, content_type=_JSON)
+
+
+_UNAUTHENTICATED = (401, "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+                         "cookie or other valid authentication credential. (fake)", "UNAUTHENTICATED")
+_FORCED = {
+    401: _UNAUTHENTICATED,
+    429: (429, "Resource exhausted. Please try again later. Please refer to "
+               "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details. (fake)",
+          "RESOURCE_EXHAUSTED"),
+    500: (500, "Internal error encountered. (fake)", "INTERNAL"),
+    503: (503, "The service is currently unavailable. (fake)", "UNAVAILABLE"),
+}
+
+
+def _record(request: web.Request, body: Any) -> None:
+    from .server import RECORDS  # late: server.py imports this module for its routes
+
+    records = request.app.get(RECORDS)
+    if records is not None:
+        records.append({
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": body,
+        })
+
+
+def _scenario(request: web.Request) -> Scenario:
+    spec = request.match_info.get("scenario")
+    return parse_scenarios(spec) if spec else DEFAULT
+
+
+# --------------------------------------------------------------------------
+# OAuth token endpoint
+# --------------------------------------------------------------------------
+def _oauth_error(error: str, description: str, status: int = 400) -> web.Response:
+    body = orjson.dumps({"error": error, "error_description": description})
+    return web.Response(body=body, status=status, content_type=_JSON)
+
+
+def _b64json(segment: str) -> Any:
+    padded = segment + "=" * (-len(segment) % 4)
+    return orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+
+
+def check_assertion(assertion: str, audience: str, now: float | None = None) -> str | None:
+    """Why the JWT is not acceptable, or None when it is well-formed for `audience`."""
+    parts = assertion.split(".")
+    if len(parts) != 3 or not all(parts):
+        return "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe"
+    try:
+        header, claims = _b64json(parts[0]), _b64json(parts[1])
+        base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (ValueError, binascii.Error, orjson.JSONDecodeError):
+        return "Invalid JWT: the segments are not base64url-encoded JSON"
+    if not isinstance(header, dict) or header.get("alg") != "RS256":
+        return "Invalid JWT: the header must name alg RS256"
+    if not isinstance(claims, dict):
+        return "Invalid JWT: the claims are not an object"
+    for name in ("iss", "scope", "aud"):
+        if not isinstance(claims.get(name), str) or not claims[name]:
+            return f"Invalid JWT: claim {name!r} missing"
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not isinstance(iat, int) or not isinstance(exp, int):
+        return "Invalid JWT: claims 'iat' and 'exp' must be integers"
+    now = time.time() if now is None else now
+    if not (iat - 300 <= now <= exp + 300) or exp - iat > 3600 or exp <= iat:
+        return "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe"
+    if claims["aud"] not in (GOOGLE_AUDIENCE, audience):
+        return f"Invalid JWT: audience {claims['aud']!r} is not {GOOGLE_AUDIENCE} nor this endpoint ({audience})"
+    return None
+
+
+async def token(request: web.Request) -> web.Response:
+    from .server import COUNTER
+
+    raw = await request.read() if request.can_read_body else b""
+    try:
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}
+    except UnicodeDecodeError:
+        form = {}
+    _record(request, form)
+    try:
+        sc = _scenario(request)
+    except ScenarioError as exc:
+        return _oauth_error("invalid_request", str(exc))
+    if sc.pre_delay:
+        await asyncio.sleep(sc.pre_delay)
+    if sc.error is not None:
+        if sc.error == 401:
+            return _oauth_error("invalid_client", "The OAuth client was not found. (fake)", 401)
+        return _oauth_error("internal_failure" if sc.error >= 500 else "rate_limit_exceeded", "fake error", sc.error)
+    grant = form.get("grant_type")
+    if grant == JWT_BEARER:
+        audience = str(request.url.with_query(None))
+        problem = check_assertion(form.get("assertion", ""), audience)
+        if problem is not None:
+            return _oauth_error("invalid_grant", problem)
+    elif grant == "refresh_token":
+        if not all(form.get(k) for k in ("refresh_token", "client_id", "client_secret")):
+            return _oauth_error("invalid_request", "Missing required parameter: refresh_token, client_id or client_secret")
+    else:
+        return _oauth_error("unsupported_grant_type", f"Invalid grant_type: {grant or ''}")
+    access = f"{TOKEN_PREFIX}{next(request.app[COUNTER])}"
+    return web.Response(content_type=_JSON, body=orjson.dumps({
+        "access_token": access, "expires_in": 3600, "token_type": "Bearer",
+    }))
+
+
+# --------------------------------------------------------------------------
+# Model routes: common prelude
+# --------------------------------------------------------------------------
+async def _prelude(request: web.Request) -> tuple[Scenario, Any, str, str] | web.Response:
+    """``(scenario, body, model, method)`` or the response that ends the request."""
+    raw = await request.read() if request.can_read_body else b""
+    body: Any = None
+    if raw:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = _NO_BODY
+    _record(request, None if body is _NO_BODY else body)
+    try:
+        sc = _scenario(request)
+    except ScenarioError as exc:
+        return _google_error(400, str(exc), "INVALID_ARGUMENT")
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    suffix = credential.strip().removeprefix(TOKEN_PREFIX)
+    if scheme.lower() != "bearer" or not credential.strip().startswith(TOKEN_PREFIX) or not suffix.isdigit():
+        return _google_error(*_UNAUTHENTICATED)
+    if sc.pre_delay:
+        await asyncio.sleep(sc.pre_delay)
+    if sc.error is not None:
+        return _google_error(*_FORCED[sc.error])
+    if body is _NO_BODY:
+        return _google_error(400, "Invalid JSON payload received. Unexpected token.", "INVALID_ARGUMENT")
+    model, _, method = request.match_info["target"].rpartition(":")
+    return sc, body, model, method
+
+
+async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
+    if data:
+        await resp.write(data)
+    if request.transport is not None:
+        request.transport.close()  # flushes what was written, then hangs up (the cut scenario)
+    return resp
+
+
+async def _send_whole(request: web.Request, data: bytes, sc: Scenario) -> web.StreamResponse:
+    if sc.cut:  # promise the whole body, deliver half, hang up
+        resp = web.StreamResponse(headers={"Content-Type": _JSON})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        return await _abort_after(request, resp, data[: len(data) // 2])
+    return web.Response(body=data, content_type=_JSON)
+
+
+async def _send_events(request: web.Request, events: list[bytes], sc: Scenario) -> web.StreamResponse:
+    if sc.cut:  # about half, never the end
+        events = events[: max(1, (len(events) - 1) // 2)]
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    if sc.slow:
+        for i, event in enumerate(events):
+            if i:
+                await asyncio.sleep(sc.slow)
+            await resp.write(event)
+        data = b""
+    else:
+        data = b"".join(events)
+    if sc.cut:
+        return await _abort_after(request, resp, data)
+    await resp.write(data)
+    return resp
+
+
+# --------------------------------------------------------------------------
+# Gemini on Vertex
+# --------------------------------------------------------------------------
+async def google_model(request: web.Request) -> web.StreamResponse:
+    from .server import COUNTER
+
+    pre = await _prelude(request)
+    if isinstance(pre, web.Response):
+        return pre
+    sc, body, model, method = pre
+    if method not in ("generateContent", "streamGenerateContent") or not model:
+        return _google_error(404, f"Method {method or '(none)'} is not found for publishers/google/models/{model}.",
+                             "NOT_FOUND")
+    try:
+        plan = gemini.plan_generate(body, model, sc)
+    except gemini.GeminiError as exc:
+        return _google_error(exc.code, exc.message, exc.status)
+    rid = f"fake-vertex-{next(request.app[COUNTER])}"
+    if method == "streamGenerateContent":
+        return await gemini._send_stream(request, gemini.stream_chunks(plan, rid, sc), sc, request.query.get("alt") == "sse")
+    return await _send_whole(request, gemini.response_body(plan, rid, sc), sc)
+
+
+# --------------------------------------------------------------------------
+# Claude on Vertex
+# --------------------------------------------------------------------------
+class _Invalid(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class ClaudePlan:
+    model: str
+    input_tokens: int
+    pieces: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)  # tool_use blocks
+    stop_reason: str = "end_turn"
+    output_tokens: int = 0
+
+
+def _chat_view(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Messages request as chat messages and tools, for the shared reply and token helpers."""
+
+    def blocks(content: Any) -> list[dict[str, Any]]:
+        if isinstance(content, str):
+            return [{"type": "text", "text": content}]
+        out: list[dict[str, Any]] = []
+        for block in content if isinstance(content, list) else []:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                out.append({"type": "text", "text": str(block.get("text", ""))})
+            elif kind in ("image", "document"):
+                out.append({"type": "image_url"})
+            elif kind == "tool_use":
+                out.append({"type": "text", "text": orjson.dumps(block.get("input") or {}).decode()})
+            elif kind == "tool_result":
+                out.extend(blocks(block.get("content")))
+        return out
+
+    messages: list[dict[str, Any]] = []
+    if body.get("system"):
+        messages.append({"role": "system", "content": blocks(body["system"])})
+    for message in body["messages"]:
+        content = message.get("content")
+        only_results = isinstance(content, list) and bool(content) and all(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+        role = "tool" if only_results else str(message.get("role"))
+        messages.append({"role": role, "content": blocks(content)})
+    tools = [{"function": {"name": t.get("name"), "description": t.get("description"), "parameters": t.get("input_schema")}}
+             for t in body.get("tools") or [] if isinstance(t, dict) and "input_schema" in t]
+    return messages, tools
+
+
+def plan_claude(body: Any, model: str, sc: Scenario) -> ClaudePlan:
+    """Validate a Vertex Claude request body and compute the deterministic answer."""
+    if not isinstance(body, dict):
+        raise _Invalid("the request body must be a JSON object")
+    if body.get("anthropic_version") != ANTHROPIC_VERSION:
+        raise _Invalid(f"anthropic_version: must be {ANTHROPIC_VERSION!r} on Vertex AI")
+    if "model" in body:
+        raise _Invalid("model: Extra inputs are not permitted (the model is in the URL on Vertex AI)")
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise _Invalid("max_tokens: Field required")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise _Invalid("messages: Field required")
+    if any(m.get("role") not in ("user", "assistant") for m in messages):
+        raise _Invalid("messages: roles must be 'user' or 'assistant'")
+    view, tools = _chat_view(body)
+    plan = ClaudePlan(model=model, input_tokens=count_chat_prompt_tokens(view, tools))
+    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+    last_is_result = view[-1]["role"] == "tool"
+    if tools and choice.get("type") != "none" and not last_is_result:
+        named = [t for t in tools if t["function"]["name"] == choice.get("name")] if choice.get("type") == "tool" else tools
+        for i, tool in enumerate(named[:1]):
+            args = gen.tool_arguments(tool["function"])
+            plan.calls.append({"type": "tool_use", "id": f"toolu_fake_{i}", "name": tool["function"]["name"],
+                               "input": orjson.loads(args)})
+            plan.output_tokens += count_tokens(tool["function"]["name"]) + count_tokens(args)
+        plan.stop_reason = "tool_use"
+        return plan
+    words, truncated = gen.truncate_words(gen.reply_words(view, sc.words), max_tokens)
+    plan.stop_reason = "max_tokens" if truncated else "end_turn"
+    plan.pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    plan.output_tokens = count_tokens(" ".join(words))
+    return plan
+
+
+def _usage(plan: ClaudePlan, sc: Scenario, output: int) -> dict[str, Any]:
+    cached = min(sc.cached, plan.input_tokens)
+    return {"input_tokens": plan.input_tokens - cached, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": cached, "output_tokens": output}
+
+
+def claude_message(plan: ClaudePlan, mid: str, sc: Scenario) -> dict[str, Any]:
+    content: list[dict[str, Any]] = list(plan.calls) or [{"type": "text", "text": "".join(plan.pieces)}]
+    return {"id": mid, "type": "message", "role": "assistant", "model": plan.model, "content": content,
+            "stop_reason": plan.stop_reason, "stop_sequence": None, "usage": _usage(plan, sc, plan.output_tokens)}
+
+
+def claude_events(plan: ClaudePlan, mid: str, sc: Scenario) -> list[bytes]:
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data}) + b"\n\n"
+
+    start = {**claude_message(plan, mid, sc), "content": [], "stop_reason": None, "usage": _usage(plan, sc, 1)}
+    events = [event("message_start", {"message": start}), event("ping", {})]
+    if plan.calls:
+        for i, call in enumerate(plan.calls):
+            events.append(event("content_block_start", {"index": i, "content_block": {**call, "input": {}}}))
+            arguments = orjson.dumps(call["input"]).decode()
+            size = max(1, -(-len(arguments) // 3))
+            events.extend(event("content_block_delta", {"index": i, "delta": {
+                "type": "input_json_delta", "partial_json": arguments[j:j + size]}}) for j in range(0, len(arguments), size))
+            events.append(event("content_block_stop", {"index": i}))
+    else:
+        events.append(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+        events.extend(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+                      for piece in plan.pieces)
+        events.append(event("content_block_stop", {"index": 0}))
+    if sc.garbage and len(events) > 3:
+        events.insert(3, b"event: content_block_delta\ndata: {not json\n\n")
+    events.append(event("message_delta", {"delta": {"stop_reason": plan.stop_reason, "stop_sequence": None},
+                                          "usage": {"output_tokens": plan.output_tokens}}))
+    events.append(event("message_stop", {}))
+    return events
+
+
+async def anthropic_model(request: web.Request) -> web.StreamResponse:
+    from .server import COUNTER
+
+    pre = await _prelude(request)
+    if isinstance(pre, web.Response):
+        return pre
+    sc, body, model, method = pre
+    if method not in ("rawPredict", "streamRawPredict") or not model:
+        return _google_error(404, f"Method {method or '(none)'} is not found for publishers/anthropic/models/{model}.",
+                             "NOT_FOUND")
+    try:
+        plan = plan_claude(body, model, sc)
+    except _Invalid as exc:  # Claude's own error shape: rawPredict relays the model's answer
+        error = {"type": "error", "error": {"type": "invalid_request_error", "message": str(exc)}}
+        return web.Response(body=orjson.dumps(error), status=400, content_type=_JSON)
+    mid = f"msg_vrtx_fake{next(request.app[COUNTER])}"
+    if method == "streamRawPredict" or body.get("stream") is True:
+        return await _send_events(request, claude_events(plan, mid, sc), sc)
+    return await _send_whole(request, orjson.dumps(claude_message(plan, mid, sc)), sc)
+
+
+_MODELS = "/projects/{project}/locations/{location}/publishers"
+
+#: (method, path, handler) for server.make_app, which also mounts them under /s/{scenario}.
+ROUTES = [
+    ("POST", "/token", token),
+    *(("POST", f"/{version}{_MODELS}/google/models/{{target}}", google_model) for version in ("v1", "v1beta1")),
+    *(("POST", f"/{version}{_MODELS}/anthropic/models/{{target}}", anthropic_model) for version in ("v1", "v1beta1")),
+]
