@@ -17,6 +17,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from relay import ir
 from relay.adaptors import get_adaptor
 from relay.options import defaults, parse_option
 from relay.snapshot import channel_entry
@@ -61,32 +62,31 @@ async def _send(channel: Channel, model: str) -> ChannelTestResult:
     entry = channel_entry(channel)
     adaptor = get_adaptor(entry.protocol)
     upstream_model = entry.model_mapping.get(model, model)
-    body = orjson.dumps(
-        {
-            "model": upstream_model,
-            "messages": [{"role": "user", "content": settings.TEST_PROMPT}],
-            "max_tokens": settings.TEST_MAX_TOKENS,
-        }
+    wire = adaptor.upstream_format(entry, "chat")
+    request = ir.Request(
+        model=upstream_model,
+        messages=[ir.Message(role="user", parts=[ir.TextPart(settings.TEST_PROMPT)])],
+        max_output_tokens=settings.TEST_MAX_TOKENS,
     )
+    body = orjson.dumps(adaptor.encode_request(request, model=upstream_model, wire=wire))
+    url = adaptor.build_url(entry, "chat", model=upstream_model, stream=False, wire=wire)
     timeout = aiohttp.ClientTimeout(total=settings.RELAY_TIMEOUT or 60, connect=settings.RELAY_CONNECT_TIMEOUT)
     started = time.monotonic()
     try:
+        headers = await adaptor.authorize(entry, url=url, headers=adaptor.build_headers(entry, wire=wire), body=body)
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
-            async with session.post(
-                adaptor.build_url(entry, "chat"), data=body, headers=adaptor.build_headers(entry), proxy=settings.RELAY_PROXY or None
-            ) as response:
+            async with session.post(url, data=body, headers=headers, proxy=settings.RELAY_PROXY or None) as response:
                 raw = await response.read()
                 elapsed = int((time.monotonic() - started) * 1000)
                 if response.status >= 400:
                     message, code, kind = parse_error_body(raw, response.status)
                     auth = response.status in (401, 403) or code in _AUTH_FAILURE_CODES or kind in {"authentication_error", "permission_error"}
                     return ChannelTestResult(False, elapsed, message, response.status, auth)
-                data = orjson.loads(raw)
-                choices = data.get("choices") if isinstance(data, dict) else None
-                if not choices or not isinstance(choices[0].get("message", {}).get("content"), str):
-                    return ChannelTestResult(False, elapsed, "the upstream answer has no message content", response.status)
+                answer = adaptor.decode_response(orjson.loads(raw), wire=wire)
+                if not any(isinstance(part, ir.TextPart) and part.text for part in answer.parts):
+                    return ChannelTestResult(False, elapsed, "the upstream answer has no text", response.status)
                 return ChannelTestResult(True, elapsed, "ok", response.status)
-    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError, ir.ConversionError, ValueError) as exc:
         return ChannelTestResult(False, int((time.monotonic() - started) * 1000), f"request failed: {exc.__class__.__name__}: {exc}")
 
 
