@@ -62,7 +62,7 @@ async def _send(channel: Channel, model: str) -> ChannelTestResult:
     entry = channel_entry(channel)
     adaptor = get_adaptor(entry.protocol)
     upstream_model = entry.model_mapping.get(model, model)
-    wire = adaptor.upstream_format(entry, "chat")
+    wire = adaptor.upstream_format(entry, "chat", model=upstream_model)
     request = ir.Request(
         model=upstream_model,
         messages=[ir.Message(role="user", parts=[ir.TextPart(settings.TEST_PROMPT)])],

@@ -58,7 +58,7 @@ CHANNEL_TYPES: dict[int, ChannelTypeInfo] = {
     30: ChannelTypeInfo("Ollama", "http://localhost:11434", OPENAI),
     31: ChannelTypeInfo("LingYiWanWu", "https://api.lingyiwanwu.com", OPENAI),
     32: ChannelTypeInfo("StepFun", "https://api.stepfun.com", OPENAI),
-    33: ChannelTypeInfo("AWS Bedrock", "", UNSUPPORTED),
+    33: ChannelTypeInfo("AWS Bedrock", "", "bedrock"),
     34: ChannelTypeInfo("Coze", "https://api.coze.com", UNSUPPORTED),
     35: ChannelTypeInfo("Cohere", "https://api.cohere.ai", UNSUPPORTED),
     36: ChannelTypeInfo("DeepSeek", "https://api.deepseek.com", OPENAI),

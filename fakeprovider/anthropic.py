@@ -318,7 +318,7 @@ def plan_message(body: Any, sc: Scenario) -> Plan:
         budget = max(budget - plan.output_tokens, 0)
 
     chosen: list[dict[str, Any]] = []
-    if tools and choice_type != "none" and view[-1]["role"] != "tool":
+    if tools and choice_type != "none" and view[-1]["role"] != "tool" and not sc.notools:
         parallel = not (isinstance(choice, dict) and choice.get("disable_parallel_tool_use") is True)
         if choice_type == "tool":
             chosen = [t for t in tools if t["name"] == choice.get("name")]
@@ -402,7 +402,8 @@ def stream_events(plan: Plan, mid: str, sc: Scenario) -> tuple[list[bytes], list
         elif kind == "tool_use":
             start = {**block, "input": {}}
             # The real API opens with an empty partial_json, then streams the JSON in pieces.
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in ["", *_fragments(_compact(block["input"]))]]
+            pieces = ["", *_fragments(_compact(block["input"]))]
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
         else:
             start = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in re.findall(r"\S+\s*", block["text"])]
@@ -414,7 +415,8 @@ def stream_events(plan: Plan, mid: str, sc: Scenario) -> tuple[list[bytes], list
     if sc.garbage and body:
         body.insert(1, b"event: content_block_delta\ndata: {not json\n\n")
     tail = [
-        _event({"type": "message_delta", "delta": {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence},
+        _event({"type": "message_delta",
+                "delta": {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence},
                 "usage": _usage(plan, sc, plan.output_tokens)}),
         _event({"type": "message_stop"}),
     ]

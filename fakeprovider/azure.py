@@ -11,6 +11,12 @@ Routes (also behind the ``/s/<scenarios>`` prefix):
 - ``POST /openai/v1/chat/completions`` and ``/openai/v1/embeddings``: the v1 API
   (https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle), no api-version,
   ``model`` = the deployment name; ``api-key`` or ``Authorization: Bearer``.
+- ``POST /openai/v1/responses`` (v1, an optional api-version ignored) and
+  ``/openai/responses?api-version=...`` (the dated preview surface): the Responses mode's answers
+  (:mod:`fakeprovider.responses`, https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses).
+- ``POST /anthropic/v1/messages``: Claude deployments of an Azure AI Foundry resource, answered
+  by the Anthropic mode with its auth (``x-api-key``) and validation
+  (https://platform.claude.com/docs/en/build-with-claude/claude-in-microsoft-foundry).
 
 Answers are the chat mode's (:mod:`fakeprovider.chat`), byte-compatible with OpenAI's, plus
 Azure's content-filter annotations: ``prompt_filter_results`` on the body and, in streams, a
@@ -209,6 +215,47 @@ async def _embeddings(request: web.Request, *, deployment_api: bool) -> web.Resp
     }))
 
 
+async def _responses(request: web.Request, *, dated: bool) -> web.StreamResponse:
+    """The Responses mode's answer (:mod:`fakeprovider.responses`) behind Azure's auth."""
+    from . import responses
+    from .server import COUNTER
+
+    pre = await _prelude(request, deployment_api=dated)
+    if isinstance(pre, web.Response):
+        return pre
+    sc, body = pre
+    try:
+        plan = responses.plan_response(body, sc)
+    except BadRequest as exc:
+        return _bad_request(exc.message, exc.param)
+    n = next(request.app[COUNTER])
+    created = int(time.time())
+    if body.get("stream") is True:
+        head, events, tail = responses.stream_events(plan, n, created, sc)
+        frames = head + (events[: max(1, len(events) // 2)] if sc.cut else events + tail)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        if sc.slow:
+            for i, frame in enumerate(frames):
+                if i:
+                    await asyncio.sleep(sc.slow)
+                await resp.write(frame)
+            data = b""
+        else:
+            data = b"".join(frames)
+        if sc.cut:
+            return await _abort_after(request, resp, data)
+        await resp.write(data)
+        return resp
+    data = responses.response_body(plan, n, created, sc)
+    if sc.cut:
+        resp = web.StreamResponse(headers={"Content-Type": _JSON})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        return await _abort_after(request, resp, data[: len(data) // 2])
+    return web.Response(body=data, content_type=_JSON)
+
+
 async def deployment_chat(request: web.Request) -> web.StreamResponse:
     return await _chat(request, deployment_api=True)
 
@@ -225,8 +272,25 @@ async def v1_embeddings(request: web.Request) -> web.Response:
     return await _embeddings(request, deployment_api=False)
 
 
+async def v1_responses(request: web.Request) -> web.StreamResponse:
+    return await _responses(request, dated=False)
+
+
+async def dated_responses(request: web.Request) -> web.StreamResponse:
+    return await _responses(request, dated=True)
+
+
+async def claude_messages(request: web.Request) -> web.StreamResponse:
+    from .anthropic import messages
+
+    return await messages(request)
+
+
 #: (method, path, handler) for server.make_app, which also mounts them under /s/{scenario}.
 ROUTES = [
+    ("POST", "/openai/v1/responses", v1_responses),
+    ("POST", "/openai/responses", dated_responses),
+    ("POST", "/anthropic/v1/messages", claude_messages),
     ("POST", "/openai/deployments/{deployment}/chat/completions", deployment_chat),
     ("POST", "/openai/deployments/{deployment}/embeddings", deployment_embeddings),
     ("POST", "/openai/v1/chat/completions", v1_chat),

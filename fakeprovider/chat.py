@@ -114,7 +114,7 @@ def plan_chat(body: Any, sc: Scenario) -> Chat:
     chat = Chat(model=model, n=n, prompt_tokens=count_chat_prompt_tokens(messages, body.get("tools")))
 
     funcs = _pick_tools(body, messages)
-    if funcs:
+    if funcs and not sc.notools:
         chat.tool_calls = []
         for i, fn in enumerate(funcs):
             args = gen.tool_arguments(fn)

@@ -296,7 +296,7 @@ def plan_generate(body: Any, model: str, sc: Scenario) -> Plan:
     mode = (_get(fcc, "mode") if isinstance(fcc, dict) else None) or "AUTO"
     allowed = _get(fcc, "allowedFunctionNames") if isinstance(fcc, dict) else None
     last_is_result = any(_get(p, "functionResponse") is not None for p in contents[-1]["parts"])
-    if decls and mode != "NONE" and not last_is_result:
+    if decls and mode != "NONE" and not last_is_result and not sc.notools:
         funcs = [d for d in decls if not allowed or d["name"] in allowed]
         if not funcs:
             raise _invalid("* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: "

@@ -293,7 +293,7 @@ def plan_response(body: Any, sc: Scenario) -> Plan:
         plan.summary = reasoning.get("summary") in ("auto", "concise", "detailed")
         plan.encrypted = "reasoning.encrypted_content" in (body.get("include") or ())
     calls = _pick_calls(body, tools)
-    if calls:
+    if calls and not sc.notools:
         for i, (namespace, fn) in enumerate(calls):
             args = gen.tool_arguments(fn)
             call = {"type": "function_call", "call_id": f"call_fake_{i}", "name": fn["name"], "arguments": args}

@@ -18,7 +18,7 @@ __all__ = ["DEFAULT", "Scenario", "ScenarioError", "parse_scenarios"]
 #: Error statuses that can be forced; the body for each lives in server.py.
 ERROR_ITEMS = frozenset({"401", "429", "500", "503"})
 #: Bare flags.
-FLAG_ITEMS = frozenset({"cut", "garbage"})
+FLAG_ITEMS = frozenset({"cut", "garbage", "notools"})
 #: ``name=value`` items and the type of their value.
 VALUE_ITEMS: dict[str, type] = {
     "timeout": float,
@@ -45,6 +45,7 @@ class Scenario:
     cached: int = 0  # ``cached=N``: reported cached prompt tokens
     cut: bool = False
     garbage: bool = False
+    notools: bool = False  # reply in text even when the request lists tools (agent CLIs always do)
 
     @property
     def pre_delay(self) -> float:

@@ -17,8 +17,8 @@ Routes (also behind the ``/s/<scenarios>`` prefix):
 - ``POST .../publishers/anthropic/models/{model}:rawPredict`` and ``:streamRawPredict``: Claude
   as on Vertex (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude):
   an Anthropic Messages body that must carry ``"anthropic_version": "vertex-2023-10-16"`` and no
-  ``model`` (the model is in the URL); Messages answers and SSE events
-  (https://docs.anthropic.com/en/api/messages-streaming).
+  ``model`` (the model is in the URL); answered by the Anthropic mode (:mod:`fakeprovider.anthropic`:
+  its validation, message objects and SSE events, https://docs.anthropic.com/en/api/messages-streaming).
 
 Model routes need ``Authorization: Bearer fake-vertex-token-<n>``, a token this endpoint issued
 in form (401 ``UNAUTHENTICATED`` otherwise); errors use Google's shape
@@ -31,17 +31,14 @@ import asyncio
 import base64
 import binascii
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 from aiohttp import web
 
-from . import content as gen
-from . import gemini
+from . import anthropic, gemini
 from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
-from .tokens import count_chat_prompt_tokens, count_tokens
 
 __all__ = ["ANTHROPIC_VERSION", "ROUTES", "TOKEN_PREFIX"]
 
@@ -216,25 +213,6 @@ async def _send_whole(request: web.Request, data: bytes, sc: Scenario) -> web.St
     return web.Response(body=data, content_type=_JSON)
 
 
-async def _send_events(request: web.Request, events: list[bytes], sc: Scenario) -> web.StreamResponse:
-    if sc.cut:  # about half, never the end
-        events = events[: max(1, (len(events) - 1) // 2)]
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    if sc.slow:
-        for i, event in enumerate(events):
-            if i:
-                await asyncio.sleep(sc.slow)
-            await resp.write(event)
-        data = b""
-    else:
-        data = b"".join(events)
-    if sc.cut:
-        return await _abort_after(request, resp, data)
-    await resp.write(data)
-    return resp
-
-
 # --------------------------------------------------------------------------
 # Gemini on Vertex
 # --------------------------------------------------------------------------
@@ -259,130 +237,8 @@ async def google_model(request: web.Request) -> web.StreamResponse:
 
 
 # --------------------------------------------------------------------------
-# Claude on Vertex
+# Claude on Vertex: the Anthropic mode's answers for Vertex's body
 # --------------------------------------------------------------------------
-class _Invalid(Exception):
-    pass
-
-
-@dataclass(slots=True)
-class ClaudePlan:
-    model: str
-    input_tokens: int
-    pieces: list[str] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)  # tool_use blocks
-    stop_reason: str = "end_turn"
-    output_tokens: int = 0
-
-
-def _chat_view(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The Messages request as chat messages and tools, for the shared reply and token helpers."""
-
-    def blocks(content: Any) -> list[dict[str, Any]]:
-        if isinstance(content, str):
-            return [{"type": "text", "text": content}]
-        out: list[dict[str, Any]] = []
-        for block in content if isinstance(content, list) else []:
-            kind = block.get("type") if isinstance(block, dict) else None
-            if kind == "text":
-                out.append({"type": "text", "text": str(block.get("text", ""))})
-            elif kind in ("image", "document"):
-                out.append({"type": "image_url"})
-            elif kind == "tool_use":
-                out.append({"type": "text", "text": orjson.dumps(block.get("input") or {}).decode()})
-            elif kind == "tool_result":
-                out.extend(blocks(block.get("content")))
-        return out
-
-    messages: list[dict[str, Any]] = []
-    if body.get("system"):
-        messages.append({"role": "system", "content": blocks(body["system"])})
-    for message in body["messages"]:
-        content = message.get("content")
-        only_results = isinstance(content, list) and bool(content) and all(
-            isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
-        role = "tool" if only_results else str(message.get("role"))
-        messages.append({"role": role, "content": blocks(content)})
-    tools = [{"function": {"name": t.get("name"), "description": t.get("description"), "parameters": t.get("input_schema")}}
-             for t in body.get("tools") or [] if isinstance(t, dict) and "input_schema" in t]
-    return messages, tools
-
-
-def plan_claude(body: Any, model: str, sc: Scenario) -> ClaudePlan:
-    """Validate a Vertex Claude request body and compute the deterministic answer."""
-    if not isinstance(body, dict):
-        raise _Invalid("the request body must be a JSON object")
-    if body.get("anthropic_version") != ANTHROPIC_VERSION:
-        raise _Invalid(f"anthropic_version: must be {ANTHROPIC_VERSION!r} on Vertex AI")
-    if "model" in body:
-        raise _Invalid("model: Extra inputs are not permitted (the model is in the URL on Vertex AI)")
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise _Invalid("max_tokens: Field required")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise _Invalid("messages: Field required")
-    if any(m.get("role") not in ("user", "assistant") for m in messages):
-        raise _Invalid("messages: roles must be 'user' or 'assistant'")
-    view, tools = _chat_view(body)
-    plan = ClaudePlan(model=model, input_tokens=count_chat_prompt_tokens(view, tools))
-    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
-    last_is_result = view[-1]["role"] == "tool"
-    if tools and choice.get("type") != "none" and not last_is_result:
-        named = [t for t in tools if t["function"]["name"] == choice.get("name")] if choice.get("type") == "tool" else tools
-        for i, tool in enumerate(named[:1]):
-            args = gen.tool_arguments(tool["function"])
-            plan.calls.append({"type": "tool_use", "id": f"toolu_fake_{i}", "name": tool["function"]["name"],
-                               "input": orjson.loads(args)})
-            plan.output_tokens += count_tokens(tool["function"]["name"]) + count_tokens(args)
-        plan.stop_reason = "tool_use"
-        return plan
-    words, truncated = gen.truncate_words(gen.reply_words(view, sc.words), max_tokens)
-    plan.stop_reason = "max_tokens" if truncated else "end_turn"
-    plan.pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-    plan.output_tokens = count_tokens(" ".join(words))
-    return plan
-
-
-def _usage(plan: ClaudePlan, sc: Scenario, output: int) -> dict[str, Any]:
-    cached = min(sc.cached, plan.input_tokens)
-    return {"input_tokens": plan.input_tokens - cached, "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": cached, "output_tokens": output}
-
-
-def claude_message(plan: ClaudePlan, mid: str, sc: Scenario) -> dict[str, Any]:
-    content: list[dict[str, Any]] = list(plan.calls) or [{"type": "text", "text": "".join(plan.pieces)}]
-    return {"id": mid, "type": "message", "role": "assistant", "model": plan.model, "content": content,
-            "stop_reason": plan.stop_reason, "stop_sequence": None, "usage": _usage(plan, sc, plan.output_tokens)}
-
-
-def claude_events(plan: ClaudePlan, mid: str, sc: Scenario) -> list[bytes]:
-    def event(name: str, data: dict[str, Any]) -> bytes:
-        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data}) + b"\n\n"
-
-    start = {**claude_message(plan, mid, sc), "content": [], "stop_reason": None, "usage": _usage(plan, sc, 1)}
-    events = [event("message_start", {"message": start}), event("ping", {})]
-    if plan.calls:
-        for i, call in enumerate(plan.calls):
-            events.append(event("content_block_start", {"index": i, "content_block": {**call, "input": {}}}))
-            arguments = orjson.dumps(call["input"]).decode()
-            size = max(1, -(-len(arguments) // 3))
-            events.extend(event("content_block_delta", {"index": i, "delta": {
-                "type": "input_json_delta", "partial_json": arguments[j:j + size]}}) for j in range(0, len(arguments), size))
-            events.append(event("content_block_stop", {"index": i}))
-    else:
-        events.append(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
-        events.extend(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
-                      for piece in plan.pieces)
-        events.append(event("content_block_stop", {"index": 0}))
-    if sc.garbage and len(events) > 3:
-        events.insert(3, b"event: content_block_delta\ndata: {not json\n\n")
-    events.append(event("message_delta", {"delta": {"stop_reason": plan.stop_reason, "stop_sequence": None},
-                                          "usage": {"output_tokens": plan.output_tokens}}))
-    events.append(event("message_stop", {}))
-    return events
-
-
 async def anthropic_model(request: web.Request) -> web.StreamResponse:
     from .server import COUNTER
 
@@ -393,15 +249,25 @@ async def anthropic_model(request: web.Request) -> web.StreamResponse:
     if method not in ("rawPredict", "streamRawPredict") or not model:
         return _google_error(404, f"Method {method or '(none)'} is not found for publishers/anthropic/models/{model}.",
                              "NOT_FOUND")
+    n = next(request.app[COUNTER])
+    rid = f"req_vrtx_fake_{n}"
+    # Model errors come back in Claude's own shape: rawPredict relays the model's answer.
+    if not isinstance(body, dict):
+        return anthropic.AnthropicError(400, "invalid_request_error", "Request body must be a JSON object.").response(rid)
+    if body.get("anthropic_version") != ANTHROPIC_VERSION:
+        message = f"anthropic_version: Input should be '{ANTHROPIC_VERSION}' on Vertex AI"
+        return anthropic.AnthropicError(400, "invalid_request_error", message).response(rid)
+    if "model" in body:
+        message = "model: Extra inputs are not permitted (the model is in the URL on Vertex AI)"
+        return anthropic.AnthropicError(400, "invalid_request_error", message).response(rid)
     try:
-        plan = plan_claude(body, model, sc)
-    except _Invalid as exc:  # Claude's own error shape: rawPredict relays the model's answer
-        error = {"type": "error", "error": {"type": "invalid_request_error", "message": str(exc)}}
-        return web.Response(body=orjson.dumps(error), status=400, content_type=_JSON)
-    mid = f"msg_vrtx_fake{next(request.app[COUNTER])}"
+        plan = anthropic.plan_message({**body, "model": model}, sc)
+    except anthropic.AnthropicError as exc:
+        return exc.response(rid)
+    mid = f"msg_vrtx_fake{n}"
     if method == "streamRawPredict" or body.get("stream") is True:
-        return await _send_events(request, claude_events(plan, mid, sc), sc)
-    return await _send_whole(request, orjson.dumps(claude_message(plan, mid, sc)), sc)
+        return await anthropic._send_stream(request, plan, mid, sc, rid)
+    return await _send_whole(request, anthropic.message_body(plan, mid, sc), sc)
 
 
 _MODELS = "/projects/{project}/locations/{location}/publishers"

@@ -20,6 +20,7 @@ from billing.pricing import Usage
 from . import ir
 from .adaptors import get_adaptor
 from .adaptors.base import Adaptor
+from .adaptors.capabilities import ConvertsEmbeddings
 from .asgi_io import Responder
 from .billing_flow import extend_hold, settle_usage
 from .context import RelayContext
@@ -55,12 +56,16 @@ def caller_encoder(ctx: RelayContext) -> Encoder:
     )
 
 
-def passthrough_body(ctx: RelayContext, wire: str) -> tuple[bytes, bool]:
+def passthrough_body(ctx: RelayContext, adaptor: Adaptor, wire: str) -> tuple[bytes, bool]:
     """The caller's body for an upstream of the same format; and whether the client asked for
     Chat's usage chunk itself (if not, and the gateway asks for it, it is hidden again)."""
-    payload = ctx.payload
+    try:
+        mended = adaptor.adapt_passthrough(ctx.payload, wire=wire)
+    except ir.ConversionError as exc:
+        raise InvalidRequest(str(exc), param=exc.param) from None
+    payload = ctx.payload if mended is None else mended
     client_wants_usage = True
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {} if mended is None else {"model": ctx.upstream_model}
     if ctx.upstream_model != ctx.model:
         changes["model"] = ctx.upstream_model
     if ctx.is_stream and wire == "chat":
@@ -73,13 +78,20 @@ def passthrough_body(ctx: RelayContext, wire: str) -> tuple[bytes, bool]:
     return orjson.dumps({**payload, **changes}), client_wants_usage
 
 
-def converted_body(ctx: RelayContext, adaptor: Adaptor, wire: str) -> bytes:
+def converted_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry, wire: str) -> bytes:
     request = ir_request(ctx)
     if (request.n or 1) > 1:
         raise InvalidRequest("n > 1 is only available when the model's channel speaks the same format", param="n")
     upstream = dataclasses.replace(request, include_usage=True)  # always ask a stream for usage
     try:
-        return orjson.dumps(adaptor.encode_request(upstream, model=ctx.upstream_model, wire=wire))
+        return orjson.dumps(adaptor.encode_request(upstream, model=ctx.upstream_model, wire=wire, channel=channel))
+    except ir.ConversionError as exc:
+        raise InvalidRequest(str(exc), param=exc.param) from None
+
+
+def embeddings_body(ctx: RelayContext, adaptor: Any) -> bytes:
+    try:
+        return orjson.dumps(adaptor.encode_embeddings(ctx.payload, model=ctx.upstream_model))
     except ir.ConversionError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None
 
@@ -88,12 +100,17 @@ async def attempt_once(ctx: RelayContext, channel: ChannelEntry, out: Responder)
     adaptor = get_adaptor(channel.protocol)
     ctx.upstream_model = channel.model_mapping.get(ctx.model, ctx.model)
     endpoint = ctx.format.endpoint
-    wire = "embeddings" if endpoint == "embeddings" else adaptor.upstream_format(channel, ctx.format.name)
+    if endpoint == "embeddings":
+        wire = "gemini" if isinstance(adaptor, ConvertsEmbeddings) else "embeddings"
+    else:
+        wire = adaptor.upstream_format(channel, ctx.format.name, model=ctx.upstream_model)
     passthrough = wire == ctx.format.name
     if passthrough:
-        body, client_wants_usage = passthrough_body(ctx, wire)
+        body, client_wants_usage = passthrough_body(ctx, adaptor, wire)
+    elif endpoint == "embeddings":
+        body, client_wants_usage = embeddings_body(ctx, adaptor), True
     else:
-        body, client_wants_usage = converted_body(ctx, adaptor, wire), True
+        body, client_wants_usage = converted_body(ctx, adaptor, channel, wire), True
     url = adaptor.build_url(channel, endpoint, model=ctx.upstream_model, stream=ctx.is_stream, wire=wire)
     headers = await adaptor.authorize(channel, url=url, headers=adaptor.build_headers(channel, wire=wire), body=body)
     response = await open_upstream(url, headers, body)
@@ -134,6 +151,10 @@ async def relay_whole(
     if passthrough:
         usage = passthrough_usage(wire, data) or Usage(prompt_tokens=estimate_prompt(ctx), completion_tokens=_count_chat_answer(data))
         body = raw
+    elif ctx.format.name == "embeddings":
+        data = adaptor.decode_embeddings(data, model=ctx.upstream_model, payload=ctx.payload)  # type: ignore[attr-defined]
+        usage = passthrough_usage("embeddings", data) or Usage()
+        body = orjson.dumps(data)
     else:
         try:
             answer = adaptor.decode_response(data, wire=wire)

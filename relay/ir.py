@@ -16,8 +16,9 @@ Conventions every converter follows:
 - `Usage.prompt_tokens` includes cached and cache-write tokens (OpenAI's convention). A
   converter reading Anthropic usage adds `cache_read_input_tokens` and
   `cache_creation_input_tokens` into it; one writing Anthropic usage subtracts them again.
-- Anything a format carries that the IR has no field for goes in `extra` (request level) so a
-  same-format target can pass it through; converters to other formats ignore `extra`.
+- Anything a format carries that the IR has no field for goes in `extra` (request level), and
+  `source_format` says which format that was: a same-format target passes it through; other
+  formats take only the keys that mean the same to them.
 """
 
 from __future__ import annotations
@@ -184,6 +185,10 @@ class Request:
     store: bool | None = None
     previous_response_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The wire format `extra` came from ("chat", "responses", "messages"). Another format's
+    # request_from_ir passes on only the extra keys that mean the same thing there: Claude
+    # Code's `thinking` or `context_management` must not reach an OpenAI upstream.
+    source_format: str | None = None
 
 
 # --------------------------------------------------------------------------------------- response

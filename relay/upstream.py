@@ -45,10 +45,15 @@ def parse_error_body(raw: bytes, status: int) -> tuple[str, str | None, str | No
         return (f"upstream answered {status}" + (f": {text}" if text else "")), None, None
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
+        # OpenAI/Anthropic: {"error": {"message", "type", "code"}}; Google: {"error": {"message",
+        # "code", "status"}} (https://cloud.google.com/apis/design/errors#http_mapping)
         message = str(error.get("message") or f"upstream answered {status}")
         code = error.get("code")
-        kind = error.get("type")
+        kind = error.get("type") or error.get("status")
         return message, (str(code) if code is not None else None), (str(kind) if kind else None)
     if isinstance(error, str):
         return error, None, None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        # AWS: {"message": "..."} with the kind in the x-amzn-ErrorType header.
+        return data["message"], None, None
     return f"upstream answered {status}", None, None

@@ -17,6 +17,7 @@ ADAPTORS: dict[str, str] = {
     "gemini": "relay.adaptors.gemini.adaptor.GeminiAdaptor",
     "azure": "relay.adaptors.azure.adaptor.AzureAdaptor",
     "vertex": "relay.adaptors.vertex.adaptor.VertexAdaptor",
+    "bedrock": "relay.adaptors.bedrock.adaptor.BedrockAdaptor",
 }
 
 

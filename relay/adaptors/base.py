@@ -27,12 +27,18 @@ class Adaptor(ABC):
     #: the wire format used upstream when the caller's format is not native
     default_format: str = "chat"
 
-    def native_formats(self, channel: ChannelEntry) -> frozenset[str]:
-        """Caller formats this channel accepts as they are (pass-through)."""
+    def native_formats(self, channel: ChannelEntry, *, model: str | None = None) -> frozenset[str]:
+        """Caller formats this channel accepts as they are (pass-through), for `model` (the
+        upstream's name for it: an Azure resource speaks Messages for its Claude deployments)."""
         return frozenset({self.default_format})
 
-    def upstream_format(self, channel: ChannelEntry, caller_format: str) -> str:
-        return caller_format if caller_format in self.native_formats(channel) else self.default_format
+    def upstream_format(self, channel: ChannelEntry, caller_format: str, *, model: str | None = None) -> str:
+        return caller_format if caller_format in self.native_formats(channel, model=model) else self.default_format
+
+    def adapt_passthrough(self, payload: dict[str, Any], *, wire: str) -> dict[str, Any] | None:
+        """A caller's body in the upstream's own format may still need mending (a quirk the
+        upstream refuses); return the mended body, or None to send the caller's bytes as they are."""
+        return None
 
     @abstractmethod
     def build_url(self, channel: ChannelEntry, endpoint: str, *, model: str, stream: bool, wire: str) -> str:
@@ -48,7 +54,9 @@ class Adaptor(ABC):
 
     # --- conversion path (caller format differs from the upstream's) ------------------------
 
-    def encode_request(self, request: ir.Request, *, model: str, wire: str) -> dict[str, Any]:
+    def encode_request(
+        self, request: ir.Request, *, model: str, wire: str, channel: ChannelEntry | None = None
+    ) -> dict[str, Any]:
         request.model = model
         return converter(wire).request_from_ir(request)
 

@@ -61,6 +61,9 @@ __all__ = [
     "response_to_ir",
 ]
 
+# Extra fields of another format (Responses) that mean the same in Chat Completions.
+SHARED_EXTRA = frozenset({"service_tier", "prompt_cache_key", "safety_identifier", "top_logprobs"})
+
 # Request fields mapped onto IR fields; every other top-level field goes to Request.extra.
 _MAPPED = {
     "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "response_format",
@@ -91,6 +94,7 @@ def request_to_ir(payload: dict[str, Any]) -> Request:
     _read_tools(payload, request)
     _read_options(payload, request)
     request.extra = {key: value for key, value in payload.items() if key not in _MAPPED}
+    request.source_format = "chat"
     tool_choice = payload.get("tool_choice")
     if isinstance(tool_choice, dict) and tool_choice.get("type") == "allowed_tools":
         request.extra["tool_choice"] = tool_choice  # restored by request_from_ir
@@ -500,7 +504,9 @@ def request_from_ir(request: Request) -> dict[str, Any]:
             "include_usage": True,
         }
     for key, value in request.extra.items():
-        if key != "tool_choice":  # handled with the tools above
+        if key == "tool_choice":  # handled with the tools above
+            continue
+        if request.source_format in (None, "chat") or key in SHARED_EXTRA:
             payload.setdefault(key, value)
     if not request.stream:
         payload.pop("stream_options", None)  # OpenAI rejects stream_options without stream

@@ -51,7 +51,7 @@ class GeminiAdaptor(Adaptor):
     native_format = None  # no caller speaks Gemini's format to the gateway
     supports_embeddings = True
 
-    def native_formats(self, channel: ChannelEntry) -> frozenset[str]:
+    def native_formats(self, channel: ChannelEntry, *, model: str | None = None) -> frozenset[str]:
         return frozenset()
 
     def build_url(self, channel: ChannelEntry, endpoint: str, *, model: str, stream: bool, wire: str = "gemini") -> str:

@@ -25,7 +25,7 @@ RESPONSES_TYPES = {1, 45}  # OpenAI, xAI
 class OpenAIAdaptor(Adaptor):
     default_format = "chat"
 
-    def native_formats(self, channel: ChannelEntry) -> frozenset[str]:
+    def native_formats(self, channel: ChannelEntry, *, model: str | None = None) -> frozenset[str]:
         # config.api_format "response" (the fork's name) marks an upstream that only has the
         # Responses API; official OpenAI and xAI have both.
         if channel.config.get("api_format") == "response":
@@ -34,8 +34,8 @@ class OpenAIAdaptor(Adaptor):
             return frozenset({"chat", "responses"})
         return frozenset({"chat"})
 
-    def upstream_format(self, channel: ChannelEntry, caller_format: str) -> str:
-        native = self.native_formats(channel)
+    def upstream_format(self, channel: ChannelEntry, caller_format: str, *, model: str | None = None) -> str:
+        native = self.native_formats(channel, model=model)
         if caller_format in native:
             return caller_format
         return "chat" if "chat" in native else "responses"

@@ -143,7 +143,8 @@ def test_cut_stream_is_an_error(fp: FakeProvider) -> None:
 def test_google_errors_are_read_by_the_relay(fp: FakeProvider, scenario: str, code: str) -> None:
     status, raw = post(fp, ask("hi"), "gemini-2.5-flash", scenario=scenario)
     message, parsed_code, kind = parse_error_body(raw, status)
-    assert status == int(code) and parsed_code == code and message and kind is None
+    expected_kind = {"429": "RESOURCE_EXHAUSTED", "500": "INTERNAL", "503": "UNAVAILABLE"}[code]
+    assert status == int(code) and parsed_code == code and message and kind == expected_kind
 
 
 def test_embeddings(fp: FakeProvider) -> None:

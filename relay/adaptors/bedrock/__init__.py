@@ -1,0 +1,1 @@
+"""AWS Bedrock: Claude via InvokeModel (Anthropic Messages bodies), other models via Converse."""

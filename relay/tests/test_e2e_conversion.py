@@ -1,0 +1,212 @@
+"""Every caller format against every upstream protocol, through the live gateway, with the
+official SDKs as clients (the anthropic SDK's stream accumulator checks the event order)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import pytest
+
+from billing.models import ConsumeLog
+from relay.models import StoredResponse
+
+from .helpers import client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Channel settings for each upstream protocol the fake provider speaks.
+UPSTREAMS: dict[str, dict[str, Any]] = {
+    "openai-chat": {"type": 8},
+    "openai-responses": {"type": 50, "config": {"api_format": "response"}},
+    "anthropic": {"type": 14},
+    "gemini": {"type": 24},
+    "azure": {"type": 3},
+}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+}
+HELLO = "Say hello in one sentence."
+
+
+@pytest.fixture(params=sorted(UPSTREAMS))
+def upstream(request, make_channel, unique_model):  # type: ignore[no-untyped-def]
+    make_channel(unique_model, **UPSTREAMS[request.param])
+    return request.param
+
+
+@pytest.fixture
+def raw_key(make_user, make_key):  # type: ignore[no-untyped-def]
+    return make_key(make_user(quota=100_000_000))[1]
+
+
+def anthropic_client(url: str, key: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=url, api_key=key, max_retries=0, timeout=20)
+
+
+def assert_billed(model: str, count: int = 1) -> None:
+    logs = list(ConsumeLog.objects.filter(model_name=model))
+    assert len(logs) == count and all(log.quota > 0 and log.prompt_tokens > 0 and log.completion_tokens > 0 for log in logs)
+
+
+# ------------------------------------------------------------------------------------------ chat
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_caller(live_gateway, upstream, raw_key, unique_model, stream):
+    api = client(live_gateway.url, raw_key).chat.completions
+    messages = [{"role": "user", "content": HELLO}]
+    if stream:
+        chunks = list(api.create(model=unique_model, messages=messages, stream=True, stream_options={"include_usage": True}))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    else:
+        text = api.create(model=unique_model, messages=messages).choices[0].message.content
+    assert text.startswith("Fake reply to: Say hello")
+    assert_billed(unique_model)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_caller_tools(live_gateway, upstream, raw_key, unique_model, stream):
+    api = client(live_gateway.url, raw_key).chat.completions
+    kwargs = {
+        "model": unique_model,
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "tools": [{"type": "function", "function": WEATHER}],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    }
+    if stream:
+        name, arguments = None, ""
+        for chunk in api.create(stream=True, **kwargs):
+            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                name = name or call.function.name
+                arguments += call.function.arguments or ""
+    else:
+        call = api.create(**kwargs).choices[0].message.tool_calls[0]
+        name, arguments = call.function.name, call.function.arguments
+    assert name == "get_weather" and "location" in json.loads(arguments)
+
+
+# ------------------------------------------------------------------------------------------ messages
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_messages_caller(live_gateway, upstream, raw_key, unique_model, stream):
+    api = anthropic_client(live_gateway.url, raw_key).messages
+    kwargs = {"model": unique_model, "max_tokens": 256, "messages": [{"role": "user", "content": HELLO}]}
+    if stream:
+        with api.stream(**kwargs) as events:
+            message = events.get_final_message()  # the SDK's accumulator checks the event order
+    else:
+        message = api.create(**kwargs)
+    assert message.content[0].type == "text" and message.content[0].text.startswith("Fake reply to: Say hello")
+    assert message.usage.output_tokens > 0
+    assert_billed(unique_model)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_messages_caller_tools(live_gateway, upstream, raw_key, unique_model, stream):
+    api = anthropic_client(live_gateway.url, raw_key).messages
+    kwargs = {
+        "model": unique_model,
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "tools": [{"name": "get_weather", "description": "Weather", "input_schema": WEATHER["parameters"]}],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+    }
+    if stream:
+        with api.stream(**kwargs) as events:
+            message = events.get_final_message()
+    else:
+        message = api.create(**kwargs)
+    uses = [block for block in message.content if block.type == "tool_use"]
+    assert uses and uses[0].name == "get_weather" and "location" in uses[0].input
+    assert message.stop_reason == "tool_use"
+
+
+def test_messages_caller_accepts_claude_code_shapes(live_gateway, upstream, raw_key, unique_model):
+    """A mid-conversation system message and cache_control on system blocks must not fail."""
+    api = anthropic_client(live_gateway.url, raw_key).messages
+    message = api.create(
+        model=unique_model,
+        max_tokens=256,
+        system=[{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        messages=[
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "system", "content": "Reminder: be brief."},  # type: ignore[typeddict-item]
+            {"role": "user", "content": HELLO},
+        ],
+    )
+    assert message.content[0].text
+
+
+# ------------------------------------------------------------------------------------------ responses
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_caller(live_gateway, upstream, raw_key, unique_model, stream):
+    api = client(live_gateway.url, raw_key).responses
+    if stream:
+        events = list(api.create(model=unique_model, input=HELLO, stream=True))
+        assert events[0].type == "response.created" and events[-1].type == "response.completed"
+        response = events[-1].response
+    else:
+        response = api.create(model=unique_model, input=HELLO)
+    assert response.output_text.startswith("Fake reply to: Say hello")
+    assert_billed(unique_model)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_caller_tools(live_gateway, upstream, raw_key, unique_model, stream):
+    api = client(live_gateway.url, raw_key).responses
+    kwargs = {
+        "model": unique_model,
+        "input": "weather in Paris?",
+        "tools": [{"type": "function", **WEATHER}],
+        "tool_choice": {"type": "function", "name": "get_weather"},
+    }
+    if stream:
+        events = list(api.create(stream=True, **kwargs))
+        response = events[-1].response
+    else:
+        response = api.create(**kwargs)
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert calls and calls[0].name == "get_weather" and "location" in json.loads(calls[0].arguments)
+
+
+def test_previous_response_id_works_on_every_backend(live_gateway, upstream, raw_key, unique_model):
+    api = client(live_gateway.url, raw_key).responses
+    first = api.create(model=unique_model, input="My name is Ada.")
+    assert StoredResponse.objects.filter(pk=first.id).exists()
+    second = api.create(model=unique_model, input="What is my name?", previous_response_id=first.id)
+    log = ConsumeLog.objects.filter(model_name=unique_model).order_by("-id").first()
+    assert second.output_text and log.prompt_tokens > ConsumeLog.objects.filter(model_name=unique_model).order_by("id").first().prompt_tokens
+    assert api.retrieve(second.id).id == second.id
+    items = api.input_items.list(second.id)
+    assert len(items.data) >= 3  # first input, first output, second input
+    api.delete(second.id)
+    assert not StoredResponse.objects.filter(pk=second.id).exists()
+
+
+def test_unknown_previous_response_is_404_and_store_false_keeps_nothing(live_gateway, upstream, raw_key, unique_model):
+    import openai
+
+    api = client(live_gateway.url, raw_key).responses
+    with pytest.raises(openai.NotFoundError):
+        api.create(model=unique_model, input="hi", previous_response_id="resp_nope")
+    response = api.create(model=unique_model, input="hi", store=False)
+    assert not StoredResponse.objects.filter(pk=response.id).exists()
+
+
+def test_embeddings_through_gemini(live_gateway, make_channel, raw_key, unique_model):
+    make_channel(unique_model, type=24)
+    api = client(live_gateway.url, raw_key).embeddings
+    as_base64 = api.create(model=unique_model, input=["first text", "second text"])  # the SDK asks for base64
+    assert [len(d.embedding) for d in as_base64.data] == [len(as_base64.data[0].embedding)] * 2
+    as_float = api.create(model=unique_model, input="first text", encoding_format="float", dimensions=8)
+    assert len(as_float.data[0].embedding) == 8
+    assert ConsumeLog.objects.filter(model_name=unique_model).count() == 2
