@@ -119,7 +119,7 @@ async def attempt_once(ctx: RelayContext, channel: ChannelEntry, out: Responder)
             if passthrough:
                 stream: PassthroughStream | ConvertingStream = PassthroughStream(wire, drop_usage_chunk=not client_wants_usage)
             else:
-                stream = ConvertingStream(adaptor.stream_decoder(wire=wire), caller_encoder(ctx))
+                stream = ConvertingStream(adaptor.stream_decoder(wire=wire, model=ctx.upstream_model), caller_encoder(ctx))
             await relay_stream(ctx, response, out, stream)
         else:
             await relay_whole(ctx, response, out, adaptor, wire, passthrough)
@@ -157,7 +157,7 @@ async def relay_whole(
         body = orjson.dumps(data)
     else:
         try:
-            answer = adaptor.decode_response(data, wire=wire)
+            answer = adaptor.decode_response(data, wire=wire, model=ctx.upstream_model)
         except (ir.ConversionError, KeyError, TypeError, ValueError) as exc:
             raise UpstreamError(f"the upstream's answer could not be read: {exc}", retryable=False) from None
         usage = answer.usage

@@ -60,8 +60,9 @@ class Adaptor(ABC):
         request.model = model
         return converter(wire).request_from_ir(request)
 
-    def decode_response(self, payload: Any, *, wire: str) -> ir.Response:
+    def decode_response(self, payload: Any, *, wire: str, model: str = "") -> ir.Response:
+        """`model`: the upstream model asked for (some answers, e.g. Converse's, do not name it)."""
         return converter(wire).response_to_ir(payload)
 
-    def stream_decoder(self, *, wire: str) -> StreamDecoder:
+    def stream_decoder(self, *, wire: str, model: str = "") -> StreamDecoder:
         return converter(wire).StreamDecoder()

@@ -133,6 +133,12 @@ def upstream_bodies(fake: Any, model: str) -> list[dict[str, Any]]:
     return [r["body"] for r in fake.requests() if isinstance(r.get("body"), dict) and r["body"].get("model") == model]
 
 
+def last_user_turn(body: dict[str, Any]) -> str:
+    """The last user message the upstream received (Chat or Anthropic shape), as JSON text."""
+    users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+    return json.dumps(users[-1]) if users else ""
+
+
 def assert_billed(model: str) -> list[ConsumeLog]:
     logs = wait_for(lambda: list(ConsumeLog.objects.filter(model_name=model, status_code=200)), timeout=10)
     assert all(log.quota > 0 and log.prompt_tokens > 0 and log.completion_tokens > 0 for log in logs)
@@ -183,10 +189,11 @@ def test_claude_code_through_chat_upstream(live_gateway, fake_provider, make_cha
     assert proc.returncode == 0, why
     result = json.loads(proc.stdout)
     assert result.get("is_error") is False and result.get("subtype") == "success", why
-    # Claude Code puts <system-reminder> blocks before the prompt in the user turn, and the fake
-    # echoes the start of that turn: the exact reply is computed from what the upstream received.
+    # Claude Code puts <system-reminder> blocks before the prompt in the user turn (and a system
+    # turn after it), and the fake echoes the start of the last user turn: the exact reply is
+    # computed from what the upstream received.
     bodies = upstream_bodies(fake_provider, unique_model)
-    assert bodies and PROMPT in json.dumps(bodies[-1]["messages"][-1]), why
+    assert bodies and PROMPT in last_user_turn(bodies[-1]), why
     assert result.get("result") == " ".join(reply_words(bodies[-1]["messages"])), why
     assert result["result"].startswith(REPLY_PREFIX), why
     assert_billed(unique_model)
@@ -243,6 +250,6 @@ def test_codex_through_anthropic_upstream(live_gateway, fake_provider, make_chan
                 if e.get("type") == "item.completed" and e.get("item", {}).get("type") == "agent_message"]
     assert messages and messages[-1].startswith(REPLY_PREFIX), why
     bodies = upstream_bodies(fake_provider, unique_model)
-    assert bodies and PROMPT in json.dumps(bodies[-1]["messages"][-1]), why
+    assert bodies and PROMPT in last_user_turn(bodies[-1]), why
     assert_billed(unique_model)
     assert not refusing_proxy.attempts, why

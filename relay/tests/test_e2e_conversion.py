@@ -23,6 +23,9 @@ UPSTREAMS: dict[str, dict[str, Any]] = {
     "anthropic": {"type": 14},
     "gemini": {"type": 24},
     "azure": {"type": 3},
+    # Bedrock: Claude through InvokeModel, other models through Converse (the model id decides).
+    "bedrock-claude": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "anthropic.claude-fake-v1:0"},
+    "bedrock-converse": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "meta.llama-fake-v1:0"},
 }
 WEATHER = {
     "name": "get_weather",
@@ -34,7 +37,10 @@ HELLO = "Say hello in one sentence."
 
 @pytest.fixture(params=sorted(UPSTREAMS))
 def upstream(request, make_channel, unique_model):  # type: ignore[no-untyped-def]
-    make_channel(unique_model, **UPSTREAMS[request.param])
+    settings = dict(UPSTREAMS[request.param])
+    if isinstance(settings.get("model_mapping"), str):
+        settings["model_mapping"] = {unique_model: settings["model_mapping"]}
+    make_channel(unique_model, **settings)
     return request.param
 
 
