@@ -13,6 +13,7 @@ import logging
 import orjson
 from django.conf import settings
 
+from . import url_options
 from .asgi_io import ClientGone, Receive, Responder, Scope, Send, header_map, read_body
 from .cache import cache
 from .context import RelayContext
@@ -77,6 +78,9 @@ class RelayApp:
         except orjson.JSONDecodeError:
             raise InvalidRequest("the request body is not valid JSON", code="invalid_json") from None
         model = caller.validate(payload)
+        reasoning_format, changed = url_options.apply(caller.name, payload, url_options.parse(scope.get("query_string", b"")))
+        if changed:
+            body = orjson.dumps(payload)
         assert presented is not None
         ctx = RelayContext(
             request_id=out.request_id,
@@ -88,6 +92,7 @@ class RelayApp:
             model=model,
             is_stream=caller.streams and payload.get("stream") is True,
             client_ip=client_ip,
+            reasoning_format=reasoning_format,
         )
         if caller.name == "count_tokens":
             await count_tokens(ctx, out)

@@ -43,6 +43,7 @@ def ir_request(ctx: RelayContext) -> ir.Request:
             ctx.ir_request = converter(ctx.format.name).request_to_ir(ctx.payload)
         except ir.ConversionError as exc:
             raise InvalidRequest(str(exc), param=exc.param) from None
+        ctx.ir_request.reasoning_format = ctx.reasoning_format
     return ctx.ir_request
 
 
@@ -104,7 +105,9 @@ async def attempt_once(ctx: RelayContext, channel: ChannelEntry, out: Responder)
         wire = "gemini" if isinstance(adaptor, ConvertsEmbeddings) else "embeddings"
     else:
         wire = adaptor.upstream_format(channel, ctx.format.name, model=ctx.upstream_model)
-    passthrough = wire == ctx.format.name
+    # A chosen reasoning_format rewrites Chat's reasoning fields: that goes through the IR even
+    # when the upstream speaks Chat too.
+    passthrough = wire == ctx.format.name and ctx.reasoning_format is None
     if passthrough:
         body, client_wants_usage = passthrough_body(ctx, adaptor, wire)
     elif endpoint == "embeddings":

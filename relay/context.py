@@ -32,6 +32,7 @@ class RelayContext:
     channel: ChannelEntry | None = None
     upstream_model: str = ""
     tried: set[int] = field(default_factory=set)
+    reasoning_format: str | None = None  # Chat callers' ?reasoning_format= (forces conversion)
     ir_request: ir.Request | None = None  # parsed only when a conversion needs it
     input_items: list[Any] = field(default_factory=list)  # Responses: the whole input, expanded
 

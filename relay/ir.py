@@ -189,6 +189,9 @@ class Request:
     # request_from_ir passes on only the extra keys that mean the same thing there: Claude
     # Code's `thinking` or `context_management` must not reach an OpenAI upstream.
     source_format: str | None = None
+    # Chat callers only: the field reasoning text is returned in ("reasoning_content" as
+    # DeepSeek, "reasoning" as OpenRouter, "thinking"), from the `?reasoning_format=` URL param.
+    reasoning_format: str | None = None
 
 
 # --------------------------------------------------------------------------------------- response

@@ -10,7 +10,7 @@ from relay.models import Option
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("channel_type", [1, 24])  # OpenAI, Gemini
+@pytest.mark.parametrize("channel_type", [1, 14, 24, 3])  # OpenAI, Anthropic, Gemini, Azure
 def test_a_working_channel_passes_and_records_its_time(make_channel, channel_type):
     channel = make_channel("some-model", type=channel_type)
     result = channel_test(channel=channel)

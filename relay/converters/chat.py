@@ -761,7 +761,7 @@ def response_from_ir(response: Response, request: Request) -> dict[str, Any]:
     }
     reasoning = "\n\n".join(p.text for p in response.parts if isinstance(p, ReasoningPart) and p.text)
     if reasoning:
-        message["reasoning_content"] = reasoning
+        message[request.reasoning_format or "reasoning_content"] = reasoning
     if calls:
         message["tool_calls"] = calls
     return {

@@ -386,6 +386,7 @@ class StreamEncoder:
         self._model = model
         self._created = created
         self._include_usage = request.include_usage
+        self._reasoning_field = request.reasoning_format or "reasoning_content"
         self._started = False
         self._ended = False
         self._tool_index: dict[int, int] = {}  # IR part index -> Chat tool_calls[].index
@@ -411,7 +412,7 @@ class StreamEncoder:
                 text = event.text
                 if self._reasoning_separator:
                     text, self._reasoning_separator = "\n\n" + text, False
-                out += self._chunk({"reasoning_content": text})
+                out += self._chunk({self._reasoning_field: text})
         elif isinstance(event, ToolArgsDelta):
             if event.index not in self._tool_index:
                 out += self._tool_start(event.index, f"call_{event.index}", "")

@@ -194,6 +194,7 @@ def test_claude_code_through_chat_upstream(live_gateway, fake_provider, make_cha
     # computed from what the upstream received.
     bodies = upstream_bodies(fake_provider, unique_model)
     assert bodies and PROMPT in last_user_turn(bodies[-1]), why
+    assert bodies[-1].get("tools"), why  # the agent's tool list survived the conversion
     assert result.get("result") == " ".join(reply_words(bodies[-1]["messages"])), why
     assert result["result"].startswith(REPLY_PREFIX), why
     assert_billed(unique_model)
@@ -226,6 +227,9 @@ enabled = false
 
 [otel]
 exporter = "none"
+
+[features]
+plugins = false  # else it syncs the curated plugin marketplace: `git ls-remote https://github.com/openai/plugins`
 """
 
 
@@ -240,7 +244,7 @@ def test_codex_through_anthropic_upstream(live_gateway, fake_provider, make_chan
         d.mkdir(parents=True)
     (codex_home / "config.toml").write_text(CODEX_CONFIG.format(model=unique_model, base_url=live_gateway.url + "/v1"))
     env = {**base_env(home, refusing_proxy), "CODEX_HOME": str(codex_home), "ONEAPI_API_KEY": raw_key}
-    args = [str(codex), "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--color", "never",
+    args = [str(codex), "exec", "--strict-config", "--json", "--skip-git-repo-check", "--ephemeral", "--color", "never",
             "-C", str(work), PROMPT]
     proc = run_cli(args, env, work)
     why = report(live_gateway, fake_provider, unique_model, proc, refusing_proxy)
@@ -251,5 +255,6 @@ def test_codex_through_anthropic_upstream(live_gateway, fake_provider, make_chan
     assert messages and messages[-1].startswith(REPLY_PREFIX), why
     bodies = upstream_bodies(fake_provider, unique_model)
     assert bodies and PROMPT in last_user_turn(bodies[-1]), why
+    assert bodies[-1].get("tools"), why  # the agent's tool list survived the conversion
     assert_billed(unique_model)
     assert not refusing_proxy.attempts, why
