@@ -164,3 +164,40 @@ class ApiKey(models.Model):
     @property
     def model_list(self) -> list[str]:
         return [m.strip() for m in self.allowed_models.split(",") if m.strip()]
+
+
+class RedemptionStatus(models.IntegerChoices):
+    ENABLED = 1, "enabled"
+    DISABLED = 2, "disabled"
+    USED = 3, "used"
+
+
+class Redemption(models.Model):
+    """A top-up code ("redemption" in the original): redeeming it adds `quota` to the redeemer.
+
+    Only the SHA-256 digest of the 32-hex code is stored, like relay keys: whoever reads the
+    database cannot spend the codes. The raw codes are shown (and exportable) once, when a batch
+    is generated; codes imported from the original are digested on import and keep working.
+    """
+
+    name = models.CharField(max_length=64, db_index=True)
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    display_prefix = models.CharField(max_length=16, editable=False, help_text="First characters of the code.")
+    quota = models.BigIntegerField(help_text="Quota added when redeemed (500,000 = 1 USD).")
+    status = models.IntegerField(choices=RedemptionStatus.choices, default=RedemptionStatus.ENABLED)
+    created_at = models.DateTimeField(default=timezone.now)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="redemptions_created"
+    )
+    redeemed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="redemptions_redeemed"
+    )
+
+    class Meta:
+        db_table = "redemptions"
+        ordering = ["-id"]
+        verbose_name = "redemption code"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix}…)"

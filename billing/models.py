@@ -103,6 +103,7 @@ class LogType(models.IntegerChoices):
     MANAGE = 3, "manage"
     SYSTEM = 4, "system"
     TEST = 5, "test"
+    TOOL = 7, "tool"  # an MCP tool call (the original fork's LogTypeTool)
     ERROR = 8, "error"
 
 

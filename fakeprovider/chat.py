@@ -8,6 +8,7 @@ https://platform.openai.com/docs/api-reference/chat/streaming (chunk object).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,26 @@ def _pick_tools(body: dict[str, Any], messages: list[Any]) -> list[dict[str, Any
     return funcs[:1]
 
 
+SCHEMA_MARKER = "JSON schema:"
+
+
+def _schema_in_instructions(messages: list[Any]) -> dict[str, Any] | None:
+    """The JSON object after "JSON schema:" in a system or user message, if any."""
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        texts = [content] if isinstance(content, str) else [p.get("text", "") for p in content or [] if isinstance(p, dict)]
+        for text in texts:
+            if isinstance(text, str) and SCHEMA_MARKER in text:
+                rest = text.split(SCHEMA_MARKER, 1)[1].strip()
+                try:
+                    value, _ = json.JSONDecoder().raw_decode(rest)
+                except ValueError:
+                    continue
+                if isinstance(value, dict):
+                    return value
+    return None
+
+
 def plan_chat(body: Any, sc: Scenario) -> Chat:
     """Validate the request and compute the deterministic answer.
 
@@ -128,6 +149,9 @@ def plan_chat(body: Any, sc: Scenario) -> Chat:
 
     fmt = body.get("response_format")
     fmt_type = fmt.get("type") if isinstance(fmt, dict) else None
+    if fmt_type == "json_schema" and sc.no_json_schema:
+        # DeepSeek's answer (https://api-docs.deepseek.com/guides/json_mode supports json_object only).
+        raise BadRequest("response_format", "This response_format type is unavailable now")
     words = gen.reply_words(messages, sc.words)
     if fmt_type == "json_schema":
         spec = fmt.get("json_schema")
@@ -136,7 +160,10 @@ def plan_chat(body: Any, sc: Scenario) -> Chat:
         chat.text = orjson.dumps(value).decode()
         chat.pieces = _fragments(chat.text)
     elif fmt_type == "json_object":
-        chat.text = orjson.dumps({"result": " ".join(words)}).decode()
+        # Like an instruction-following model: a JSON schema given in the instructions is obeyed.
+        schema = _schema_in_instructions(messages)
+        value = gen.json_from_schema(schema) if schema is not None else {"result": " ".join(words)}
+        chat.text = orjson.dumps(value).decode()
         chat.pieces = _fragments(chat.text)
     else:
         words, truncated = gen.truncate_words(words, max_tokens)

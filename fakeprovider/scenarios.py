@@ -18,7 +18,7 @@ __all__ = ["DEFAULT", "Scenario", "ScenarioError", "parse_scenarios"]
 #: Error statuses that can be forced; the body for each lives in server.py.
 ERROR_ITEMS = frozenset({"401", "429", "500", "503"})
 #: Bare flags.
-FLAG_ITEMS = frozenset({"cut", "garbage", "notools"})
+FLAG_ITEMS = frozenset({"cut", "garbage", "notools", "no_json_schema"})
 #: ``name=value`` items and the type of their value.
 VALUE_ITEMS: dict[str, type] = {
     "timeout": float,
@@ -46,6 +46,7 @@ class Scenario:
     cut: bool = False
     garbage: bool = False
     notools: bool = False  # reply in text even when the request lists tools (agent CLIs always do)
+    no_json_schema: bool = False  # refuse response_format json_schema, as DeepSeek does
 
     @property
     def pre_delay(self) -> float:

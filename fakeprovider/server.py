@@ -253,6 +253,14 @@ async def health(request: web.Request) -> web.Response:
     return _raw(_OK)
 
 
+# A 1x1 red PNG: the image an end-to-end test gives the gateway by URL (relay.media fetches it).
+TINY_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
+
+
+async def tiny_png(request: web.Request) -> web.Response:
+    return web.Response(body=TINY_PNG, content_type="image/png")
+
+
 def make_app(record: bool = True) -> web.Application:
     """Build the application; *record* keeps the last 1000 API requests for ``/_requests``."""
     app = web.Application(client_max_size=64 * 1024 * 1024)  # prompts with inline images are big
@@ -276,4 +284,5 @@ def make_app(record: bool = True) -> web.Application:
     app.router.add_get("/_requests", get_requests)
     app.router.add_delete("/_requests", clear_requests)
     app.router.add_get("/_health", health)
+    app.router.add_get("/_media/tiny.png", tiny_png)
     return app

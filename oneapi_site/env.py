@@ -7,6 +7,7 @@ django-environ parses the URL-shaped values (SQL_DSN, REDIS_CONN_STRING).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Any
 
@@ -87,3 +88,14 @@ def env_database(name: str) -> dict[str, Any] | None:
         return environ.Env.db_url_config(value)
     except Exception as exc:  # django-environ raises several kinds for bad URLs
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated CIDRs (``10.0.0.0/8, fd00::/8``); a single address is its own network."""
+    networks = env_list(name)
+    for item in networks:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list networks such as 10.0.0.0/8, got {item!r}") from None
+    return networks

@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_database, env_float, env_int, env_list, env_str
+from .env import env_bool, env_database, env_float, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if (BASE_DIR / ".env").is_file():
@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "channels_app",
     "billing",
     "relay",
+    "mcp_app",
+    "drf_spectacular",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +256,13 @@ RELAY_CONNECT_TIMEOUT = env_float("RELAY_CONNECT_TIMEOUT", 10, minimum=0.1)
 IDLE_TIMEOUT = env_float("IDLE_TIMEOUT", 120, minimum=0)  # seconds a stream may stay silent
 RELAY_PROXY = env_str("RELAY_PROXY")
 RELAY_MAX_BODY_MB = env_float("RELAY_MAX_BODY_MB", 32, minimum=0.001)
+# Image and file URLs that callers send, fetched for upstreams that need them inline (relay.media),
+# through the SSRF guard (relay.ssrf): only public addresses unless allowed here.
+USER_CONTENT_REQUEST_TIMEOUT = env_float("USER_CONTENT_REQUEST_TIMEOUT", 30, minimum=0.1)  # seconds per URL
+USER_CONTENT_REQUEST_PROXY = env_str("USER_CONTENT_REQUEST_PROXY")
+MAX_INLINE_IMAGE_SIZE_MB = env_float("MAX_INLINE_IMAGE_SIZE_MB", 16, minimum=0.001)
+USER_CONTENT_ALLOWED_NETWORKS = env_networks("USER_CONTENT_ALLOWED_NETWORKS")
+USER_CONTENT_ALLOWED_HOSTS = [h.lower() for h in env_list("USER_CONTENT_ALLOWED_HOSTS")]
 ENFORCE_INCLUDE_USAGE = env_bool("ENFORCE_INCLUDE_USAGE", True)
 DEFAULT_MAX_TOKEN = env_int("DEFAULT_MAX_TOKEN", 2048, minimum=1)
 SYNC_FREQUENCY = env_int("SYNC_FREQUENCY", 120, minimum=1)

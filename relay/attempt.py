@@ -26,6 +26,7 @@ from .billing_flow import extend_hold, settle_usage
 from .context import RelayContext
 from .converters import converter
 from .errors import InvalidRequest, RelayError, UpstreamError
+from .media import inline_remote_media
 from .responses_state import completed_response, store_response
 from .snapshot import ChannelEntry
 from .streaming import ConvertingStream, Encoder, PassthroughStream
@@ -57,11 +58,11 @@ def caller_encoder(ctx: RelayContext) -> Encoder:
     )
 
 
-def passthrough_body(ctx: RelayContext, adaptor: Adaptor, wire: str) -> tuple[bytes, bool]:
+def passthrough_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry, wire: str) -> tuple[bytes, bool]:
     """The caller's body for an upstream of the same format; and whether the client asked for
     Chat's usage chunk itself (if not, and the gateway asks for it, it is hidden again)."""
     try:
-        mended = adaptor.adapt_passthrough(ctx.payload, wire=wire)
+        mended = adaptor.adapt_passthrough(ctx.payload, wire=wire, channel=channel)
     except ir.ConversionError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None
     payload = ctx.payload if mended is None else mended
@@ -79,11 +80,13 @@ def passthrough_body(ctx: RelayContext, adaptor: Adaptor, wire: str) -> tuple[by
     return orjson.dumps({**payload, **changes}), client_wants_usage
 
 
-def converted_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry, wire: str) -> bytes:
+async def converted_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry, wire: str) -> bytes:
     request = ir_request(ctx)
     if (request.n or 1) > 1:
         raise InvalidRequest("n > 1 is only available when the model's channel speaks the same format", param="n")
     upstream = dataclasses.replace(request, include_usage=True)  # always ask a stream for usage
+    if adaptor.needs_inline_media:
+        await inline_remote_media(upstream, keep=adaptor.reads_media_url)  # copy on write
     try:
         return orjson.dumps(adaptor.encode_request(upstream, model=ctx.upstream_model, wire=wire, channel=channel))
     except ir.ConversionError as exc:
@@ -109,11 +112,11 @@ async def attempt_once(ctx: RelayContext, channel: ChannelEntry, out: Responder)
     # when the upstream speaks Chat too.
     passthrough = wire == ctx.format.name and ctx.reasoning_format is None
     if passthrough:
-        body, client_wants_usage = passthrough_body(ctx, adaptor, wire)
+        body, client_wants_usage = passthrough_body(ctx, adaptor, channel, wire)
     elif endpoint == "embeddings":
         body, client_wants_usage = embeddings_body(ctx, adaptor), True
     else:
-        body, client_wants_usage = converted_body(ctx, adaptor, channel, wire), True
+        body, client_wants_usage = await converted_body(ctx, adaptor, channel, wire), True
     url = adaptor.build_url(channel, endpoint, model=ctx.upstream_model, stream=ctx.is_stream, wire=wire)
     headers = await adaptor.authorize(channel, url=url, headers=adaptor.build_headers(channel, wire=wire), body=body)
     response = await open_upstream(url, headers, body)

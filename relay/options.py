@@ -34,6 +34,33 @@ def _decimal(value: str) -> Decimal:
     return number
 
 
+def _quota(value: str) -> int:
+    number = _int(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _domains(value: str) -> str:
+    """Comma-separated e-mail domains (`example.com, example.org`)."""
+    domains = [d.strip().lower().lstrip("@") for d in value.replace("\n", ",").split(",") if d.strip()]
+    for domain in domains:
+        if "." not in domain or any(c.isspace() or c in "@/:" for c in domain):
+            raise ValueError(f"{domain!r} is not a domain name such as example.com")
+    return ",".join(domains)
+
+
+def _url(value: str) -> str:
+    value = value.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     default: str
@@ -53,6 +80,33 @@ OPTION_SPECS: dict[str, OptionSpec] = {
     "ChannelDisableThreshold": OptionSpec("5", _decimal, "Seconds; a slower channel test counts as failed."),
     "QuotaForNewUser": OptionSpec("0", _int, "Quota granted to newly registered users."),
     "QuotaPerUnit": OptionSpec("500000", _int, "Quota per USD (fixed at 500000, as in the original)."),
+    # Accounts and the web pages (accounts.adapters, accounts.signup, /api/status).
+    "QuotaForInviter": OptionSpec("0", _quota, "Quota granted to a user whose invite code a new user signed up with."),
+    "QuotaForInvitee": OptionSpec("0", _quota, "Extra quota for a new user who signed up with an invite code."),
+    "RegisterEnabled": OptionSpec("true", _bool, "New users may sign up (by password or OAuth)."),
+    "PasswordRegisterEnabled": OptionSpec("true", _bool, "New users may sign up with a password."),
+    "PasswordLoginEnabled": OptionSpec("true", _bool, "Users may log in with a password (root always may)."),
+    "EmailVerificationEnabled": OptionSpec("true", _bool, "Sign-ups must verify their e-mail address."),
+    "EmailDomainRestrictionEnabled": OptionSpec("false", _bool, "Only e-mail domains in EmailDomainWhitelist may sign up."),
+    "EmailDomainWhitelist": OptionSpec("", _domains, "Comma-separated e-mail domains allowed to sign up."),
+    "GitHubOAuthEnabled": OptionSpec("false", _bool, "Offer 'Sign in with GitHub'."),
+    "GitHubClientId": OptionSpec("", _text, "GitHub OAuth app client id."),
+    "GitHubClientSecret": OptionSpec("", _text, "GitHub OAuth app client secret.", secret=True),
+    "OidcEnabled": OptionSpec("false", _bool, "Offer 'Sign in with OpenID Connect'."),
+    "OidcClientId": OptionSpec("", _text, "OpenID Connect client id."),
+    "OidcClientSecret": OptionSpec("", _text, "OpenID Connect client secret.", secret=True),
+    "OidcWellKnown": OptionSpec("", _url, "The provider's issuer or .well-known/openid-configuration URL."),
+    "SystemName": OptionSpec("One API", _text, "Name shown on the web pages."),
+    "Logo": OptionSpec("", _url, "URL of a logo shown on the web pages."),
+    "Footer": OptionSpec("", _text, "Text shown at the bottom of every page."),
+    "Notice": OptionSpec("", _text, "Notice shown on the dashboard (and /api/notice)."),
+    "About": OptionSpec("", _text, "Text of /api/about."),
+    "HomePageContent": OptionSpec("", _text, "Text of the home page (and /api/home_page_content)."),
+    "ServerAddress": OptionSpec("", _url, "Public address of this server, for links in e-mails and pages."),
+    "TopUpLink": OptionSpec("", _url, "Where users buy redemption codes (shown on the top-up page)."),
+    "ChatLink": OptionSpec("", _url, "An external chat page (shown in /api/status)."),
+    "DisplayInCurrencyEnabled": OptionSpec("true", _bool, "Show quota in USD (always on in the web pages)."),
+    "DisplayTokenStatEnabled": OptionSpec("true", _bool, "Show token counts in /api/status clients."),
 }
 
 

@@ -77,7 +77,8 @@ class PassthroughStream(_Observed):
         super().__init__()
         self._splitter = SSESplitter()
         self._decoder = converter(wire).StreamDecoder()
-        self._drop_usage_chunk = drop_usage_chunk and wire == "chat"
+        self._wire = wire
+        self._drop_usage_chunk = drop_usage_chunk
         self._held: list[bytes] = []
         self.error_forwarded = False
 
@@ -118,10 +119,15 @@ class PassthroughStream(_Observed):
             chunk: Any = orjson.loads(data)
         except orjson.JSONDecodeError:
             return False  # a garbled event would break the client's parser
-        # Usage the gateway asked for itself (ENFORCE_INCLUDE_USAGE) is not the client's.
-        return not (
-            self._drop_usage_chunk and isinstance(chunk, dict) and not chunk.get("choices") and isinstance(chunk.get("usage"), dict)
-        )
+        if self._wire != "chat" or not isinstance(chunk, dict) or chunk.get("choices"):
+            return True
+        if isinstance(chunk.get("usage"), dict):
+            # Usage the gateway asked for itself (ENFORCE_INCLUDE_USAGE) is not the client's.
+            return not self._drop_usage_chunk
+        # A chunk with neither choices nor usage: Azure's opening prompt-filter chunk (object "",
+        # https://learn.microsoft.com/azure/ai-services/openai/concepts/content-filter). Clients
+        # reading choices[0] of every chunk break on it.
+        return False
 
     def end_bytes(self) -> bytes:
         return b"".join(self._held)

@@ -26,6 +26,14 @@ class StreamDecoder(Protocol):
 class Adaptor(ABC):
     #: the wire format used upstream when the caller's format is not native
     default_format: str = "chat"
+    #: the upstream cannot fetch http(s) image or file URLs itself: the relay inlines them
+    #: (through its SSRF guard, relay.media) before `encode_request`
+    needs_inline_media: bool = False
+
+    def reads_media_url(self, url: str) -> bool:
+        """With `needs_inline_media`: an http(s) URL this upstream does read itself (its own
+        file store), left as it is."""
+        return False
 
     def native_formats(self, channel: ChannelEntry, *, model: str | None = None) -> frozenset[str]:
         """Caller formats this channel accepts as they are (pass-through), for `model` (the
@@ -35,7 +43,7 @@ class Adaptor(ABC):
     def upstream_format(self, channel: ChannelEntry, caller_format: str, *, model: str | None = None) -> str:
         return caller_format if caller_format in self.native_formats(channel, model=model) else self.default_format
 
-    def adapt_passthrough(self, payload: dict[str, Any], *, wire: str) -> dict[str, Any] | None:
+    def adapt_passthrough(self, payload: dict[str, Any], *, wire: str, channel: ChannelEntry) -> dict[str, Any] | None:
         """A caller's body in the upstream's own format may still need mending (a quirk the
         upstream refuses); return the mended body, or None to send the caller's bytes as they are."""
         return None

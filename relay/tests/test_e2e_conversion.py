@@ -23,6 +23,7 @@ UPSTREAMS: dict[str, dict[str, Any]] = {
     "anthropic": {"type": 14},
     "gemini": {"type": 24},
     "azure": {"type": 3},
+    "deepseek-no-json-schema": {"type": 36, "scenario": "no_json_schema"},
     # Bedrock: Claude through InvokeModel, other models through Converse (the model id decides).
     "bedrock-claude": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "anthropic.claude-fake-v1:0"},
     "bedrock-converse": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "meta.llama-fake-v1:0"},
@@ -216,3 +217,47 @@ def test_embeddings_through_gemini(live_gateway, make_channel, raw_key, unique_m
     as_float = api.create(model=unique_model, input="first text", encoding_format="float", dimensions=8)
     assert len(as_float.data[0].embedding) == 8
     assert ConsumeLog.objects.filter(model_name=unique_model).count() == 2
+
+
+TOPIC_SCHEMA = {
+    "type": "object",
+    "properties": {"topic": {"type": "string"}, "confidence": {"type": "number"}},
+    "required": ["topic", "confidence"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_every_caller_every_upstream(live_gateway, upstream, raw_key, unique_model, stream):
+    chat = client(live_gateway.url, raw_key).chat.completions
+    fmt = {"type": "json_schema", "json_schema": {"name": "topic_classification", "schema": TOPIC_SCHEMA, "strict": True}}
+    ask = [{"role": "user", "content": "Classify: the sky is blue"}]
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in chat.create(model=unique_model, messages=ask, response_format=fmt, stream=True) if c.choices)
+    else:
+        text = chat.create(model=unique_model, messages=ask, response_format=fmt).choices[0].message.content
+    assert set(json.loads(text)) >= {"topic", "confidence"}
+
+    responses = client(live_gateway.url, raw_key).responses
+    text_format = {"format": {"type": "json_schema", "name": "topic_classification", "schema": TOPIC_SCHEMA, "strict": True}}
+    if stream:
+        answer = list(responses.create(model=unique_model, input="Classify: the sky is blue", text=text_format, stream=True))[-1].response
+    else:
+        answer = responses.create(model=unique_model, input="Classify: the sky is blue", text=text_format)
+    assert set(json.loads(answer.output_text)) >= {"topic", "confidence"}
+
+    claude = anthropic_client(live_gateway.url, raw_key).messages
+    kwargs = {
+        "model": unique_model,
+        "max_tokens": 512,
+        "messages": [{"role": "user", "content": "Classify: the sky is blue"}],
+        "tools": [{"name": "topic_classifier", "description": "Classify", "input_schema": TOPIC_SCHEMA}],
+        "tool_choice": {"type": "tool", "name": "topic_classifier"},
+    }
+    if stream:
+        with claude.stream(**kwargs) as events:
+            message = events.get_final_message()
+    else:
+        message = claude.create(**kwargs)
+    use = next(block for block in message.content if block.type == "tool_use")
+    assert set(use.input) >= {"topic", "confidence"}

@@ -23,6 +23,11 @@ UPSTREAMS: dict[str, dict[str, Any]] = {
     "openai-responses": {"type": 50, "config": {"api_format": "response"}},
     "anthropic": {"type": 14},
     "gemini": {"type": 24},
+    # The original fork's published run failed structured output here; these must PASS.
+    "deepseek-no-json-schema": {"type": 36, "scenario": "no_json_schema"},
+    "azure": {"type": 3},
+    "bedrock-claude": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "anthropic.claude-fake-v1:0"},
+    "bedrock-converse": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "meta.llama-fake-v1:0"},
 }
 
 
@@ -31,7 +36,10 @@ def test_every_variant_passes_through_the_gateway(
     live_gateway: Any, make_user: Any, make_key: Any, make_channel: Any, unique_model: str, tmp_path: Path, capsys: Any,
     upstream: str,
 ) -> None:
-    make_channel(unique_model, **UPSTREAMS[upstream])
+    settings = dict(UPSTREAMS[upstream])
+    if isinstance(settings.get("model_mapping"), str):
+        settings["model_mapping"] = {unique_model: settings["model_mapping"]}
+    make_channel(unique_model, **settings)
     _, raw = make_key(make_user())
     out = tmp_path / "matrix.json"
 

@@ -17,7 +17,7 @@ API_VERSION = "2023-06-01"  # https://docs.anthropic.com/en/api/versioning
 class AnthropicAdaptor(Adaptor):
     default_format = "messages"
 
-    def adapt_passthrough(self, payload: dict[str, Any], *, wire: str) -> dict[str, Any] | None:
+    def adapt_passthrough(self, payload: dict[str, Any], *, wire: str, channel: ChannelEntry) -> dict[str, Any] | None:
         """Claude Code (v2.1.154+) puts `role: "system"` messages mid-conversation, which the
         Messages API refuses with a 400; fold them into the next user turn, as the converter does
         for every other source. (The fork's issue #350.)"""

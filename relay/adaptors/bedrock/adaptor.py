@@ -98,6 +98,7 @@ def model_path(model: str) -> str:
 
 class BedrockAdaptor(Adaptor):
     default_format = WIRE_CONVERSE
+    needs_inline_media = True  # Converse and InvokeModel take image and document bytes only
 
     def native_formats(self, channel: ChannelEntry, *, model: str | None = None) -> frozenset[str]:
         return frozenset()  # no caller format is Bedrock's: always through the IR

@@ -25,6 +25,9 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"  # tools, thinking and responseSchema are all in v1beta
 _VERSIONED = re.compile(r"/v\d+(alpha|beta)?\d*$")
 _API_VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
+_GEMINI_READS = re.compile(
+    r"^https://(generativelanguage\.googleapis\.com/[^?#]*files/|(www\.|m\.)?youtube\.com/|youtu\.be/)", re.I
+)
 
 
 def api_base(channel: ChannelEntry) -> str:
@@ -50,6 +53,11 @@ class GeminiAdaptor(Adaptor):
     default_format = "gemini"
     native_format = None  # no caller speaks Gemini's format to the gateway
     supports_embeddings = True
+    # Gemini reads fileData URIs of its own Files API and YouTube; other URLs go inline.
+    needs_inline_media = True
+
+    def reads_media_url(self, url: str) -> bool:
+        return _GEMINI_READS.match(url) is not None
 
     def native_formats(self, channel: ChannelEntry, *, model: str | None = None) -> frozenset[str]:
         return frozenset()

@@ -7,9 +7,12 @@ https://platform.openai.com/docs/api-reference/responses/create
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from ... import ir
 from ...snapshot import ChannelEntry
 from ..base import Adaptor
+from .structured import downgrade_json_schema, lacks_json_schema
 
 PATHS = {"chat": "/chat/completions", "responses": "/responses", "embeddings": "/embeddings", "completions": "/completions"}
 
@@ -39,6 +42,19 @@ class OpenAIAdaptor(Adaptor):
         if caller_format in native:
             return caller_format
         return "chat" if "chat" in native else "responses"
+
+    def adapt_passthrough(self, payload: dict[str, Any], *, wire: str, channel: ChannelEntry) -> dict[str, Any] | None:
+        if wire == "chat" and lacks_json_schema(channel):
+            return downgrade_json_schema(payload)
+        return None
+
+    def encode_request(
+        self, request: ir.Request, *, model: str, wire: str, channel: ChannelEntry | None = None
+    ) -> dict[str, Any]:
+        payload = super().encode_request(request, model=model, wire=wire, channel=channel)
+        if wire == "chat" and channel is not None and lacks_json_schema(channel):
+            return downgrade_json_schema(payload) or payload
+        return payload
 
     def build_url(self, channel: ChannelEntry, endpoint: str, *, model: str, stream: bool, wire: str) -> str:
         base = channel.base_url

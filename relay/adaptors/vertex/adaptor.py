@@ -91,6 +91,8 @@ def _json(payload: Any) -> Any:
 
 class VertexAdaptor(Adaptor):
     default_format = WIRE
+    # Neither Gemini nor Claude on Vertex fetches an arbitrary http(s) URL: both get it inline.
+    needs_inline_media = True
 
     def native_formats(self, channel: ChannelEntry, **_: Any) -> frozenset[str]:
         return frozenset()
