@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import metrics
 from .errors import PayloadTooLarge
 
 Scope = dict[str, Any]
@@ -59,6 +61,10 @@ class Responder:
         self.request_id = request_id
         self.started = False
         self.finished = False
+        self.status = 0
+        self.first_byte_at = 0.0  # time.monotonic() when the response began (traces, metrics)
+        self.stream_opened = False
+        self.headers: dict[str, str] = {}  # extra response headers decided on the way
         self._disconnect: asyncio.Future[Message] | None = None
 
     def watch_disconnect(self) -> None:
@@ -75,14 +81,14 @@ class Responder:
 
     def _headers(self, content_type: bytes, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
         headers = [(b"content-type", content_type), (b"x-oneapi-request-id", self.request_id.encode())]
-        for name, value in (extra or {}).items():
+        for name, value in {**self.headers, **(extra or {})}.items():
             headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         return headers
 
     async def send_json(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
         headers = self._headers(b"application/json", extra)
         headers.append((b"content-length", str(len(body)).encode()))
-        self.started = True
+        self.started, self.status, self.first_byte_at = True, status, time.monotonic()
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
         self.finished = True
@@ -91,7 +97,8 @@ class Responder:
         headers = self._headers(b"text/event-stream; charset=utf-8", extra)
         headers.append((b"cache-control", b"no-cache"))
         headers.append((b"x-accel-buffering", b"no"))  # tell nginx-style proxies not to buffer
-        self.started = True
+        self.started, self.status, self.first_byte_at, self.stream_opened = True, 200, time.monotonic(), True
+        metrics.stream_opened()
         await self._send({"type": "http.response.start", "status": 200, "headers": headers})
 
     async def write(self, data: bytes) -> None:

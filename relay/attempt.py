@@ -7,6 +7,7 @@ format, and the answer back the same way, stream events included.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from django.conf import settings
 
 from billing.pricing import Usage
 
-from . import ir
+from . import builtin_tools, ir
 from .adaptors import get_adaptor
 from .adaptors.base import Adaptor
 from .adaptors.capabilities import ConvertsEmbeddings
@@ -80,11 +81,14 @@ def passthrough_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry,
     return orjson.dumps({**payload, **changes}), client_wants_usage
 
 
-async def converted_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry, wire: str) -> bytes:
+async def converted_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry, wire: str, out: Responder) -> bytes:
     request = ir_request(ctx)
     if (request.n or 1) > 1:
         raise InvalidRequest("n > 1 is only available when the model's channel speaks the same format", param="n")
     upstream = dataclasses.replace(request, include_usage=True)  # always ask a stream for usage
+    upstream, dropped = builtin_tools.fit(upstream, wire=wire, model=ctx.upstream_model)
+    if dropped:
+        out.headers["x-oneapi-dropped-tools"] = ",".join(dropped)
     if adaptor.needs_inline_media:
         await inline_remote_media(upstream, keep=adaptor.reads_media_url)  # copy on write
     try:
@@ -116,10 +120,12 @@ async def attempt_once(ctx: RelayContext, channel: ChannelEntry, out: Responder)
     elif endpoint == "embeddings":
         body, client_wants_usage = embeddings_body(ctx, adaptor), True
     else:
-        body, client_wants_usage = await converted_body(ctx, adaptor, channel, wire), True
+        body, client_wants_usage = await converted_body(ctx, adaptor, channel, wire, out), True
     url = adaptor.build_url(channel, endpoint, model=ctx.upstream_model, stream=ctx.is_stream, wire=wire)
     headers = await adaptor.authorize(channel, url=url, headers=adaptor.build_headers(channel, wire=wire), body=body)
+    ctx.forwarded_at = time.monotonic()
     response = await open_upstream(url, headers, body)
+    ctx.upstream_first_byte_at = time.monotonic()
     try:
         if ctx.is_stream:
             if passthrough:
@@ -150,6 +156,7 @@ async def relay_whole(
         raw = await response.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise UpstreamError(f"the upstream connection failed mid-answer: {exc.__class__.__name__}", retryable=True) from None
+    ctx.upstream_done_at = time.monotonic()
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -230,6 +237,13 @@ async def relay_stream(ctx: RelayContext, response: aiohttp.ClientResponse, out:
         failure = UpstreamError(
             f"the upstream stream broke off before the answer was complete ({exc.__class__.__name__})", retryable=True
         )
+    except asyncio.CancelledError:  # the server's shutdown deadline cut the stream: bill what was delivered
+        if out.started:
+            prompt = stream.prompt_usage.prompt_tokens if stream.prompt_usage else estimate_prompt(ctx)
+            cut = Usage(prompt_tokens=prompt, completion_tokens=delivered)
+            await asyncio.shield(settle_usage(ctx, cut, content="cut short by server shutdown"))
+        raise
+    ctx.upstream_done_at = time.monotonic()
     if failure is None and stream.error is not None:
         failure = UpstreamError(f"the upstream reported an error mid-answer: {stream.error.message}", retryable=True)
     if not out.started and not out.client_gone:

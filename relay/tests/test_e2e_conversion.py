@@ -261,3 +261,21 @@ def test_structured_output_every_caller_every_upstream(live_gateway, upstream, r
         message = claude.create(**kwargs)
     use = next(block for block in message.content if block.type == "tool_use")
     assert set(use.input) >= {"topic", "confidence"}
+
+
+@pytest.mark.parametrize("upstream_type", [8, 14, 33])  # Chat, Anthropic, Bedrock
+def test_builtin_tools_the_upstream_lacks_are_dropped_and_named(live_gateway, make_channel, raw_key, unique_model, upstream_type):
+    from .helpers import post
+
+    settings = {"type": upstream_type, "scenario": "notools"}
+    if upstream_type == 33:
+        settings.update(key="AKIAFAKE|secret|us-east-1", model_mapping={unique_model: "meta.llama-fake-v1:0"})
+    make_channel(unique_model, **settings)
+    body = {
+        "model": unique_model,
+        "input": "hi",
+        "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}, {"type": "function", **WEATHER}],
+    }
+    status, headers, reply = post(live_gateway.url + "/v1/responses", body, {"Authorization": f"Bearer {raw_key}"})
+    assert status == 200, reply
+    assert "code_interpreter" in headers["x-oneapi-dropped-tools"]
