@@ -98,6 +98,8 @@ class PassthroughStream(_Observed):
         had_error = self.error is not None
         tokens = self.observe(self._decoder.feed(raw))
         if self.error is not None and not had_error:
+            if not self._forwardable(event):
+                return None  # garbage the decoder refused: the relay ends with an error of its own
             self.error_forwarded = True
             return raw, 0  # the upstream's own error event, already in the caller's format
         if not self._forwardable(event):

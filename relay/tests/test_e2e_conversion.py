@@ -279,3 +279,28 @@ def test_builtin_tools_the_upstream_lacks_are_dropped_and_named(live_gateway, ma
     status, headers, reply = post(live_gateway.url + "/v1/responses", body, {"Authorization": f"Bearer {raw_key}"})
     assert status == 200, reply
     assert "code_interpreter" in headers["x-oneapi-dropped-tools"]
+
+
+@pytest.mark.parametrize("scenario", ["cut", "garbage"])
+@pytest.mark.parametrize("upstream_type", [8, 14])  # a Chat and an Anthropic upstream
+def test_broken_upstream_streams_end_in_the_callers_error_format(live_gateway, make_channel, raw_key, unique_model, scenario, upstream_type):
+    make_channel(unique_model, type=upstream_type, scenario=f"{scenario},words=40")
+    claude = anthropic_client(live_gateway.url, raw_key).messages
+    responses = client(live_gateway.url, raw_key).responses
+    if scenario == "cut":
+        with pytest.raises(anthropic.APIError, match="before the answer was complete"):
+            with claude.stream(model=unique_model, max_tokens=256, messages=[{"role": "user", "content": HELLO}]) as events:
+                events.get_final_message()
+        events = list(responses.create(model=unique_model, input=HELLO, stream=True))
+        assert events[-1].type == "error" and "before the answer was complete" in events[-1].message
+        assert ConsumeLog.objects.filter(model_name=unique_model, quota__gt=0).count() == 2  # billed what was delivered
+    else:
+        # A garbled event either is skipped (nothing of the answer was in it) or ends the stream
+        # with a clean error of the caller's format: never bytes the client's parser chokes on.
+        try:
+            with claude.stream(model=unique_model, max_tokens=256, messages=[{"role": "user", "content": HELLO}]) as events:
+                assert events.get_final_message().content[0].text
+        except anthropic.APIError as err:
+            assert "upstream" in str(err)
+        last = list(responses.create(model=unique_model, input=HELLO, stream=True))[-1]
+        assert last.type == "response.completed" or (last.type == "error" and "upstream" in last.message)
