@@ -3,7 +3,7 @@
 aiohttp costs ~0.2-0.3 ms per call here against 1-5 ms for httpx (measured), and keeps
 connections to each upstream alive between requests. Channel base URLs are set by operators
 and may point at loopback (Ollama, vLLM), so they are not SSRF-guarded; URLs that end users
-supply (images, files) go through the guard when fetched (not needed while requests pass through).
+supply (images, files) are fetched apart, through the SSRF guard (relay.media, relay.ssrf).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import base64
 import dataclasses
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
@@ -48,7 +49,7 @@ class FetchFailed(Exception):
 
 
 def _is_remote(url: str | None) -> bool:
-    return bool(url) and url.split(":", 1)[0].lower() in ("http", "https")  # type: ignore[union-attr]
+    return url is not None and url[:8].lower().startswith(("http://", "https://"))
 
 
 def _kind(part: Media) -> str:
@@ -98,7 +99,7 @@ async def _fetch_all(wanted: set[Key]) -> dict[Key, tuple[str, str]]:
     timeout = float(settings.USER_CONTENT_REQUEST_TIMEOUT)
     proxy = settings.USER_CONTENT_REQUEST_PROXY or None
     exempt = frozenset({yarl.URL(proxy).raw_host or ""}) if proxy else frozenset()
-    budget = _Budget(int(settings.RELAY_MAX_BODY_MB * 1024 * 1024))
+    budget = _Budget(settings.RELAY_MAX_BODY_MB)
     gate = asyncio.Semaphore(CONCURRENCY)
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(exempt), use_dns_cache=False, limit=CONCURRENCY)
     session = aiohttp.ClientSession(
@@ -138,24 +139,36 @@ async def _fetch_all(wanted: set[Key]) -> dict[Key, tuple[str, str]]:
 
 
 def _invalid(url: str, kind: str, reason: str) -> InvalidRequest:
-    shown = url if len(url) <= 200 else url[:200] + "..."
-    return InvalidRequest(f"could not fetch the {kind} URL {shown}: {reason}", param="messages", code=f"invalid_{kind}_url")
+    return InvalidRequest(f"could not fetch the {kind} URL {_shown(url)}: {reason}", param="messages", code=f"invalid_{kind}_url")
+
+
+def _shown(url: str) -> str:
+    """The URL for messages (which the consume log keeps too): without credentials or the query
+    string (signed URLs carry their signature there), and not too long."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url[:200]
+    netloc = parts.netloc.rpartition("@")[2]
+    shown = urlunsplit((parts.scheme, netloc, parts.path, "", "")) + ("?..." if parts.query else "")
+    return shown if len(shown) <= 200 else shown[:200] + "..."
 
 
 class _Budget:
     """Bytes all fetches of one request may still read."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.left = total
+    def __init__(self, megabytes: float) -> None:
+        self.megabytes = megabytes
+        self.left = int(megabytes * 1024 * 1024)
 
     def take(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
-            raise FetchFailed(f"the request's media add up to more than {self.total / 1048576:g} MB")
+            raise FetchFailed(f"the request's media add up to more than {self.megabytes:g} MB (RELAY_MAX_BODY_MB)")
 
 
 async def _fetch(session: aiohttp.ClientSession, url: str, kind: str, proxy: str | None, budget: _Budget) -> tuple[bytes, str]:
+    too_large = f"it is larger than {settings.MAX_INLINE_IMAGE_SIZE_MB:g} MB (MAX_INLINE_IMAGE_SIZE_MB)"
     limit = int(settings.MAX_INLINE_IMAGE_SIZE_MB * 1024 * 1024)
     accept = "image/*" if kind == "image" else "application/pdf"
     target = url
@@ -167,7 +180,7 @@ async def _fetch(session: aiohttp.ClientSession, url: str, kind: str, proxy: str
                 location = response.headers.get("Location")
                 if not location:
                     raise FetchFailed(f"answered {response.status} without a Location")
-                target = str(checked.join(yarl.URL(location)))
+                target = urljoin(str(checked), location)
                 continue
             if response.status != 200:
                 raise FetchFailed(f"answered HTTP {response.status}")
@@ -178,8 +191,8 @@ async def _fetch(session: aiohttp.ClientSession, url: str, kind: str, proxy: str
             if declared not in _GENERIC_TYPES and not _acceptable(declared, kind):
                 raise FetchFailed(f"the content type is {declared}, not {_wanted(kind)}")
             if response.content_length is not None and response.content_length > limit:
-                raise FetchFailed(f"it is larger than {limit / 1048576:g} MB")
-            raw = await _read_capped(response, limit, budget)
+                raise FetchFailed(too_large)
+            raw = await _read_capped(response, limit, too_large, budget)
             media_type = declared if declared not in _GENERIC_TYPES else _sniff(raw)
             if media_type is None or not _acceptable(media_type, kind):
                 raise FetchFailed(f"the content is not {_wanted(kind)}")
@@ -187,13 +200,13 @@ async def _fetch(session: aiohttp.ClientSession, url: str, kind: str, proxy: str
     raise FetchFailed(f"more than {MAX_REDIRECTS} redirects")
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int, budget: _Budget) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, limit: int, too_large: str, budget: _Budget) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > limit:
-            raise FetchFailed(f"it is larger than {limit / 1048576:g} MB")
+            raise FetchFailed(too_large)
         budget.take(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)

@@ -174,7 +174,7 @@ async def check_url(url: str | yarl.URL, *, proxied: bool = False) -> yarl.URL:
         why = None if host_allowed(host) else refusal(literal)
         if why is not None:
             raise BlockedURL(f"{literal} is {why}")
-    elif proxied:
+    elif proxied and not host_allowed(host):
         await resolve_checked(host, port)
     return parsed
 

@@ -460,6 +460,7 @@ def test_files_tool_results_copy_on_write_and_dedup(settings: Any) -> None:
         )
         upstream = dataclasses.replace(original)
         await inline_remote_media(upstream, keep=lambda url: url.startswith("https://keep.example/"))
+        assert hits == ["/a.png"]  # the same URL is fetched once
         not_pdf = await fetch_error(ir.Request(model="m", messages=[ir.Message(role="user", parts=[ir.FilePart(url=base + "/a.png")])]))(base)
         return original, upstream, not_pdf
 
@@ -473,7 +474,6 @@ def test_files_tool_results_copy_on_write_and_dedup(settings: Any) -> None:
     assert isinstance(document, ir.FilePart) and document.media_type == "application/pdf" and document.filename == "doc.pdf"
     assert base64.b64decode(document.data or "") == PDF
     assert upstream.messages[3] is original.messages[3]  # unchanged: kept URL and a data URL
-    assert hits == ["/a.png"]  # the same URL is fetched once
     # The caller's request (shared lists before the call) still has its URLs.
     assert isinstance(original.messages[0].parts[1], ir.ImagePart) and original.messages[0].parts[1].url
     assert original.messages[1].parts[0].content[0].url  # type: ignore[union-attr]
@@ -519,3 +519,23 @@ def test_allowed_networks_setting_is_strict(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("USER_CONTENT_ALLOWED_NETWORKS", "127.0.0.0/8,localhost")
     with pytest.raises(ImproperlyConfigured, match="USER_CONTENT_ALLOWED_NETWORKS"):
         env_networks("USER_CONTENT_ALLOWED_NETWORKS")
+
+
+def test_adaptors_that_need_inline_media() -> None:
+    from relay.adaptors import ADAPTORS, get_adaptor
+
+    needs = {name for name in ADAPTORS if get_adaptor(name).needs_inline_media}
+    assert needs == {"gemini", "vertex", "bedrock"}
+    gemini = get_adaptor("gemini")
+    assert gemini.reads_media_url("https://generativelanguage.googleapis.com/v1beta/files/abc123")
+    assert gemini.reads_media_url("https://www.youtube.com/watch?v=9hE5-98ZeCg")
+    assert not gemini.reads_media_url("https://example.com/files/a.png")
+
+
+def test_messages_leave_out_credentials_and_query() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        inline(image_request("http://user:secret@127.0.0.1/a.png?X-Amz-Signature=abc"))
+    assert "http://127.0.0.1/a.png?..." in caught.value.message
+    assert "secret" not in caught.value.message and "abc" not in caught.value.message
+    with pytest.raises(InvalidRequest, match="malformed"):
+        inline(image_request("http://[::1/a.png"))

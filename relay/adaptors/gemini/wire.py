@@ -222,8 +222,8 @@ def _blob(url: str | None, data: str | None, media_type: str | None, filename: s
         if ";base64" not in match["params"]:
             payload = base64.b64encode(unquote_to_bytes(payload)).decode()
         return {"inlineData": {"mimeType": match["mime"] or media_type or default, "data": payload}}
-    # http(s) URLs: the relay inlines them through its SSRF guard before sending; a URL left
-    # here is one Gemini can read itself (Files API, YouTube, public https).
+    # http(s) URLs: the relay inlines them through its SSRF guard before sending (relay.media);
+    # a URL left here is one Gemini reads itself (GeminiAdaptor.reads_media_url: Files API, YouTube).
     return {"fileData": {"mimeType": media_type or _guess_mime(urlsplit(url).path, default), "fileUri": url}}
 
 
