@@ -10,6 +10,7 @@ import anthropic
 import pytest
 
 from billing.models import ConsumeLog
+from relay.adaptors.vertex.tests.keys import service_account_json
 from relay.models import StoredResponse
 
 from .helpers import client
@@ -17,6 +18,7 @@ from .helpers import client
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Channel settings for each upstream protocol the fake provider speaks.
+VERTEX_KEY = "<a Vertex service-account key for the fake>"
 UPSTREAMS: dict[str, dict[str, Any]] = {
     "openai-chat": {"type": 8},
     "openai-responses": {"type": 50, "config": {"api_format": "response"}},
@@ -27,6 +29,9 @@ UPSTREAMS: dict[str, dict[str, Any]] = {
     # Bedrock: Claude through InvokeModel, other models through Converse (the model id decides).
     "bedrock-claude": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "anthropic.claude-fake-v1:0"},
     "bedrock-converse": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "meta.llama-fake-v1:0"},
+    # Vertex AI: a service-account key whose token_uri is the fake's OAuth endpoint.
+    "vertex-gemini": {"type": 42, "key": VERTEX_KEY, "config": {"region": "us-east5"}, "model_mapping": "gemini-2.5-flash"},
+    "vertex-claude": {"type": 42, "key": VERTEX_KEY, "config": {"region": "us-east5"}, "model_mapping": "claude-sonnet-4-5@20250929"},
 }
 WEATHER = {
     "name": "get_weather",
@@ -37,10 +42,12 @@ HELLO = "Say hello in one sentence."
 
 
 @pytest.fixture(params=sorted(UPSTREAMS))
-def upstream(request, make_channel, unique_model):  # type: ignore[no-untyped-def]
+def upstream(request, make_channel, unique_model, fake_provider):  # type: ignore[no-untyped-def]
     settings = dict(UPSTREAMS[request.param])
     if isinstance(settings.get("model_mapping"), str):
         settings["model_mapping"] = {unique_model: settings["model_mapping"]}
+    if settings.get("key") == VERTEX_KEY:
+        settings["key"] = service_account_json(fake_provider.base_url + "/token")
     make_channel(unique_model, **settings)
     return request.param
 

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from relay.adaptors.vertex.tests.keys import service_account_json
 from relay.matrix.variants import VARIANTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Channel settings for each upstream protocol the fake provider speaks.
+VERTEX_KEY = "<a Vertex service-account key for the fake>"
 UPSTREAMS: dict[str, dict[str, Any]] = {
     "openai-chat": {"type": 8},
     "openai-responses": {"type": 50, "config": {"api_format": "response"}},
@@ -28,17 +30,22 @@ UPSTREAMS: dict[str, dict[str, Any]] = {
     "azure": {"type": 3},
     "bedrock-claude": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "anthropic.claude-fake-v1:0"},
     "bedrock-converse": {"type": 33, "key": "AKIAFAKE|secret|us-east-1", "model_mapping": "meta.llama-fake-v1:0"},
+    # Vertex AI: a service-account key whose token_uri is the fake's OAuth endpoint.
+    "vertex-gemini": {"type": 42, "key": VERTEX_KEY, "config": {"region": "us-east5"}, "model_mapping": "gemini-2.5-flash"},
+    "vertex-claude": {"type": 42, "key": VERTEX_KEY, "config": {"region": "us-east5"}, "model_mapping": "claude-sonnet-4-5@20250929"},
 }
 
 
 @pytest.mark.parametrize("upstream", sorted(UPSTREAMS))
 def test_every_variant_passes_through_the_gateway(
-    live_gateway: Any, make_user: Any, make_key: Any, make_channel: Any, unique_model: str, tmp_path: Path, capsys: Any,
+    live_gateway: Any, make_user: Any, make_key: Any, make_channel: Any, unique_model: str, tmp_path: Path, capsys: Any, fake_provider: Any,
     upstream: str,
 ) -> None:
     settings = dict(UPSTREAMS[upstream])
     if isinstance(settings.get("model_mapping"), str):
         settings["model_mapping"] = {unique_model: settings["model_mapping"]}
+    if settings.get("key") == VERTEX_KEY:
+        settings["key"] = service_account_json(fake_provider.base_url + "/token")
     make_channel(unique_model, **settings)
     _, raw = make_key(make_user())
     out = tmp_path / "matrix.json"
