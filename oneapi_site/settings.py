@@ -328,3 +328,6 @@ LOGGING = {
         "django.db.backends": {"level": "DEBUG" if DEBUG_SQL else "INFO"},
     },
 }
+OPENROUTER_PROVIDER_SORT = env_str("OPENROUTER_PROVIDER_SORT")  # price | throughput | latency
+if OPENROUTER_PROVIDER_SORT not in ("", "price", "throughput", "latency"):
+    raise ImproperlyConfigured("OPENROUTER_PROVIDER_SORT must be price, throughput or latency")

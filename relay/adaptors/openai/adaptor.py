@@ -12,7 +12,7 @@ from typing import Any
 from ... import ir
 from ...snapshot import ChannelEntry
 from ..base import Adaptor
-from .structured import downgrade_json_schema, lacks_json_schema
+from .quirks import channel_quirks
 
 PATHS = {"chat": "/chat/completions", "responses": "/responses", "embeddings": "/embeddings", "completions": "/completions"}
 
@@ -44,17 +44,15 @@ class OpenAIAdaptor(Adaptor):
         return "chat" if "chat" in native else "responses"
 
     def adapt_passthrough(self, payload: dict[str, Any], *, wire: str, channel: ChannelEntry) -> dict[str, Any] | None:
-        if wire == "chat" and lacks_json_schema(channel):
-            return downgrade_json_schema(payload)
-        return None
+        return channel_quirks(payload, channel=channel, wire=wire)
 
     def encode_request(
         self, request: ir.Request, *, model: str, wire: str, channel: ChannelEntry | None = None
     ) -> dict[str, Any]:
         payload = super().encode_request(request, model=model, wire=wire, channel=channel)
-        if wire == "chat" and channel is not None and lacks_json_schema(channel):
-            return downgrade_json_schema(payload) or payload
-        return payload
+        if channel is None:
+            return payload
+        return channel_quirks(payload, channel=channel, wire=wire) or payload
 
     def build_url(self, channel: ChannelEntry, endpoint: str, *, model: str, stream: bool, wire: str) -> str:
         base = channel.base_url
