@@ -74,6 +74,9 @@ def start_gateway(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Liv
         "RELAY_TIMEOUT": "3",
         "CACHE_CHANGE_POLL_SECONDS": "0.2",
         "ONEAPI_TESTING": "false",
+        # The session's gateway serves the whole suite from one address and a few keys; the
+        # rate-limit tests start their own gateways with limits on.
+        "RATE_LIMIT_DISABLED": "true",
         **(extra_env or {}),
     }
     log_path = tmp_dir / f"gateway-{port}.log"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group as AuthGroup
 from django.db import transaction
@@ -16,16 +18,24 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.fields import Field
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from billing.admin import format_usd
+from billing.admin import UsdField, format_usd, usd_to_quota
 from billing.models import ConsumeLog, LogType
 
 from .forms import ApiKeyAddForm, ApiKeyChangeForm, UserAddForm, UserChangeForm
 from .models import ApiKey, Group, KeyStatus, Role, User, UserStatus
-from .services import access_token_regenerate, api_key_create, api_key_set_status
+from .services import (
+    AccountRefused,
+    access_token_regenerate,
+    api_key_create,
+    api_key_set_status,
+    user_manage,
+    user_quota_adjust,
+)
 
 admin.site.site_header = "One API admin"
 admin.site.site_title = "One API admin"
@@ -53,6 +63,17 @@ def _user_top_up(*, user: User, quota: int, by: User) -> None:
         username=user.username,
         content=f"{by.username} adjusted the quota by {format_usd(quota)} ({quota:,}) in the admin",
     )
+
+
+class TopUpActionForm(forms.Form):
+    amount_usd = UsdField(label="Amount ($)", help_text="Added to each user's quota; negative to deduct.")
+    remark = forms.CharField(max_length=200, required=False, help_text="Written to each user's log.")
+
+    def clean_amount_usd(self) -> Any:
+        amount = self.cleaned_data["amount_usd"]
+        if not usd_to_quota(amount):
+            raise forms.ValidationError("The amount must not be zero.")
+        return amount
 
 
 @admin.register(Group)
@@ -133,7 +154,14 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
-    actions = ("enable_users", "disable_users", "regenerate_access_tokens")
+    actions = (
+        "enable_users",
+        "disable_users",
+        "top_up_users",
+        "promote_users",
+        "demote_users",
+        "regenerate_access_tokens",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).annotate(key_count=Count("api_keys"))
@@ -196,6 +224,51 @@ class UserAdmin(DjangoUserAdmin):
     def disable_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         count = self._set_status(request, queryset, UserStatus.DISABLED)
         self.message_user(request, f"Disabled {count} user(s) (never yourself).", messages.SUCCESS)
+
+    @admin.action(description="Top up selected users…")
+    def top_up_users(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
+        """An intermediate page asks for the amount; its form posts back to this action with `apply`."""
+        users = list(self._manageable(request, queryset))
+        form = TopUpActionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            quota = usd_to_quota(form.cleaned_data["amount_usd"])
+            done = 0
+            for user in users:
+                try:
+                    user_quota_adjust(user=user, quota=quota, by=_operator(request), remark=form.cleaned_data["remark"])
+                    done += 1
+                except AccountRefused as exc:
+                    self.message_user(request, f"{user.username}: {exc.message}", messages.ERROR)
+            self.message_user(request, f"Adjusted the quota of {done} user(s) by {format_usd(quota)}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Top up users",
+            "users": users,
+            "form": form,
+            "opts": self.model._meta,
+            "action_name": "top_up_users",
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/accounts/user/top_up.html", context)
+
+    def _set_role(self, request: HttpRequest, queryset: QuerySet[User], action: str) -> None:
+        done = 0
+        for user in queryset:
+            try:
+                user_manage(operator=_operator(request), target=user, action=action)
+                done += 1
+            except AccountRefused as exc:
+                self.message_user(request, f"{user.username}: {exc.message}", messages.WARNING)
+        self.message_user(request, f"{action.capitalize()}d {done} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Promote selected users to admin (root only)")
+    def promote_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._set_role(request, queryset, "promote")
+
+    @admin.action(description="Demote selected admins to common users")
+    def demote_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._set_role(request, queryset, "demote")
 
     @admin.action(description="Regenerate management access tokens (shown once)")
     def regenerate_access_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -359,3 +432,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description="used ($)", ordering="used_quota")
     def used_usd(self, obj: ApiKey) -> str:
         return format_usd(obj.used_quota)
+
+
+from . import admin_redemptions  # noqa: E402,F401  (registers the redemption code admin)

@@ -10,6 +10,7 @@ import time
 from importlib import metadata
 from typing import Any
 
+from django.contrib.auth import logout, update_session_auth_hash
 from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import exceptions
@@ -19,11 +20,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import QUOTA_PER_USD
-from oneapi_site.api_envelope import object_id, ok, page_bounds
-from relay.models import Option
+from oneapi_site.api_envelope import ApiFailure, object_id, ok, page_bounds
 
+from .api_serializers import SelfUpdateSerializer
 from .authentication import IsUser
 from .models import ApiKey, User
+from .runtime_options import get_options
 from .serializers import (
     TokenCreateSerializer,
     TokenStatusSerializer,
@@ -32,38 +34,29 @@ from .serializers import (
     token_json,
     user_json,
 )
-from .services import access_token_regenerate, api_key_create
+from .services import AccountRefused, access_token_regenerate, api_key_create, user_delete
 
 START_TIME = int(time.time())
 
-# What /api/status shows: (JSON field, option key, default). Never a secret option.
-STATUS_OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("system_name", "SystemName", "One API"),
-    ("logo", "Logo", ""),
-    ("footer_html", "Footer", ""),
-    ("server_address", "ServerAddress", ""),
-    ("top_up_link", "TopUpLink", ""),
-    ("chat_link", "ChatLink", ""),
-    ("display_in_currency", "DisplayInCurrencyEnabled", "true"),
-    ("display_token_stat", "DisplayTokenStatEnabled", "true"),
-    ("email_verification", "EmailVerificationEnabled", "false"),
-    ("register_enabled", "RegisterEnabled", "true"),
-    ("github_oauth", "GitHubOAuthEnabled", "false"),
-    ("github_client_id", "GitHubClientId", ""),
-    ("oidc", "OidcEnabled", "false"),
-    ("oidc_client_id", "OidcClientId", ""),
-    ("turnstile_check", "TurnstileCheckEnabled", "false"),
-    ("turnstile_site_key", "TurnstileSiteKey", ""),
+# What /api/status shows: (JSON field, option key). Never a secret option.
+STATUS_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("system_name", "SystemName"),
+    ("logo", "Logo"),
+    ("footer_html", "Footer"),
+    ("server_address", "ServerAddress"),
+    ("top_up_link", "TopUpLink"),
+    ("chat_link", "ChatLink"),
+    ("display_in_currency", "DisplayInCurrencyEnabled"),
+    ("display_token_stat", "DisplayTokenStatEnabled"),
+    ("email_verification", "EmailVerificationEnabled"),
+    ("register_enabled", "RegisterEnabled"),
+    ("password_login_enabled", "PasswordLoginEnabled"),
+    ("password_register_enabled", "PasswordRegisterEnabled"),
+    ("github_oauth", "GitHubOAuthEnabled"),
+    ("github_client_id", "GitHubClientId"),
+    ("oidc", "OidcEnabled"),
+    ("oidc_client_id", "OidcClientId"),
 )
-BOOLEAN_STATUS_FIELDS = {
-    "display_in_currency",
-    "display_token_stat",
-    "email_verification",
-    "register_enabled",
-    "github_oauth",
-    "oidc",
-    "turnstile_check",
-}
 
 
 def app_version() -> str:
@@ -74,11 +67,11 @@ def app_version() -> str:
 
 
 def system_status() -> dict[str, Any]:
-    stored = dict(Option.objects.filter(key__in=[key for _, key, _ in STATUS_OPTIONS]).values_list("key", "value"))
+    values = get_options(*(key for _, key in STATUS_OPTIONS))
     data: dict[str, Any] = {"version": app_version(), "start_time": START_TIME, "quota_per_unit": QUOTA_PER_USD}
-    for field, key, default in STATUS_OPTIONS:
-        value = stored.get(key, default)
-        data[field] = value.strip().lower() in {"true", "1", "yes", "on"} if field in BOOLEAN_STATUS_FIELDS else value
+    data.update({field: values[key] for field, key in STATUS_OPTIONS})
+    # The original's pages read these; Turnstile is not implemented here.
+    data.update({"turnstile_check": False, "turnstile_site_key": ""})
     return data
 
 
@@ -114,10 +107,39 @@ class StatusView(APIView):
 
 
 class UserSelfView(APIView):
+    """`GET` the caller, `PUT` its username / display name / password, `DELETE` the account."""
+
     permission_classes = [IsUser]
 
     def get(self, request: Request) -> Response:
         return ok(user_json(request.user))
+
+    def put(self, request: Request) -> Response:
+        user = request.user
+        serializer = SelfUpdateSerializer(data=request.data, context={"user": user})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        fields = []
+        for name in ("username", "display_name"):
+            if name in data:
+                setattr(user, name, data[name])
+                fields.append(name)
+        if "password" in data:
+            user.set_password(data["password"])
+            fields.append("password")
+        if fields:
+            user.save(update_fields=fields)
+        if "password" in data and request._request.user.is_authenticated:
+            update_session_auth_hash(request._request, user)  # keep this session signed in
+        return ok(user_json(user))
+
+    def delete(self, request: Request) -> Response:
+        try:
+            user_delete(user=request.user)
+        except AccountRefused as exc:
+            raise ApiFailure(exc.message) from None
+        logout(request._request)
+        return ok()
 
 
 class UserAccessTokenView(APIView):

@@ -7,6 +7,12 @@ start inside the measured window count; the window closes at ``warmup + duration
 requests still in flight finish (bounded by ``timeout``). The CPU of each process group named in
 ``cpu_groups`` (and of the whole machine) is sampled at the window's start and after the drain,
 so server CPU per request is measured here, at the exact window boundaries.
+
+With ``requests: N`` the run instead stops after N requests were sent (no warm-up; ``duration``
+is then only a cap) -- the soak, big-stream and slow-streams modes use that. ``stream`` may be
+``"mix"`` (every other request streams). ``rss_pids`` makes a side task sample those processes'
+RSS every ``rss_every`` seconds. For streams, the gap between two body reads is tracked: the
+longest wait any stream had between two chunks.
 """
 
 from __future__ import annotations
@@ -23,16 +29,18 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import cpu_delta, cpu_seconds, group_cpu_seconds, machine_busy_seconds  # noqa: E402
+from procstat import cpu_delta, cpu_seconds, group_cpu_seconds, machine_busy_seconds, rss_mib  # noqa: E402
 
 
 @dataclass
 class Stats:
     latencies: list[float] = field(default_factory=list)  # seconds, counted requests only
     ttfbs: list[float] = field(default_factory=list)  # first body chunk (streams)
+    max_gaps: list[float] = field(default_factory=list)  # per counted stream: longest wait between two reads
     errors: int = 0  # counted requests that failed
     sent: int = 0  # every request sent, warm-up included
     ok: int = 0  # every request answered 200 and complete, warm-up included
+    body_bytes: int = 0  # of counted requests
     error_samples: list[str] = field(default_factory=list)
 
     def fail(self, counted: bool, what: str) -> None:
@@ -58,18 +66,27 @@ async def one_request(
     counted = start >= t0
     stats.sent += 1
     first: float | None = None
+    max_gap = 0.0
+    size = 0
     try:
         async with session.post(url, data=body) as resp:
             if stream:
                 tail = b""
+                last = start
                 async for chunk in resp.content.iter_any():
+                    now = time.perf_counter()
                     if first is None:
-                        first = time.perf_counter()
-                    tail = (tail + chunk)[-64:]
+                        first = now
+                    elif now - last > max_gap:
+                        max_gap = now - last
+                    last = now
+                    size += len(chunk)
+                    tail = (tail + chunk[-64:])[-64:]
                 complete = b"[DONE]" in tail
                 detail = tail.decode("utf-8", "replace")
             else:
                 data = await resp.read()
+                size = len(data)
                 complete = b'"choices"' in data
                 detail = data[:300].decode("utf-8", "replace")
             end = time.perf_counter()
@@ -82,35 +99,46 @@ async def one_request(
     stats.ok += 1
     if counted:
         stats.latencies.append(end - start)
+        stats.body_bytes += size
         if first is not None:
             stats.ttfbs.append(first - start)
+            stats.max_gaps.append(max_gap)
+
+
+def request_bodies(spec: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(non-stream body, stream body): the models `model` and `stream_model` (fixed JSON / SSE upstreams)."""
+    payload: dict[str, Any] = {
+        "model": spec.get("model", "bench-json"),
+        "messages": [{"role": "user", "content": "Say hello in one sentence."}],
+    }
+    streaming = {**payload, "model": spec.get("stream_model", "bench-sse"), "stream": True}
+    streaming["stream_options"] = {"include_usage": True}
+    return json.dumps(payload).encode(), json.dumps(streaming).encode()
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     concurrency = int(spec["concurrency"])
-    stream = bool(spec["stream"])
-    payload: dict[str, Any] = {
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": "Say hello in one sentence."}],
-    }
-    if stream:
-        payload["stream"] = True
-    body = json.dumps(payload).encode()
+    mode = spec["stream"]  # True, False or "mix"
+    limit = spec.get("requests")  # stop after this many requests (no warm-up)
+    plain, streaming = request_bodies(spec)
     headers = {"Content-Type": "application/json", **spec.get("headers", {})}
-    timeout = aiohttp.ClientTimeout(total=float(spec["timeout"]), sock_connect=5)
+    timeout = aiohttp.ClientTimeout(total=float(spec["timeout"]), sock_connect=10)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     stats = Stats()
     # name -> {"tree": root pid} or {"match": process title substring}: whose CPU to measure
     cpu_groups: dict[str, dict[str, object]] = spec.get("cpu_groups", {})
+    rss_pids: list[int] = [int(p) for p in spec.get("rss_pids", [])]
+    rss_samples: list[dict[str, Any]] = []
     samples: dict[str, Any] = {}
 
     begin = time.perf_counter()
-    t0 = begin + float(spec["warmup"])
+    t0 = begin + (0.0 if limit else float(spec["warmup"]))
     t1 = t0 + float(spec["duration"])
 
     async def client_loop(session: aiohttp.ClientSession) -> None:
-        while time.perf_counter() < t1:
-            await one_request(session, spec["url"], body, stream, stats, t0)
+        while time.perf_counter() < t1 and (limit is None or stats.sent < limit):
+            stream = mode if isinstance(mode, bool) else stats.sent % 2 == 1
+            await one_request(session, spec["url"], streaming if stream else plain, stream, stats, t0)
 
     async def mark_window_start() -> None:
         await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
@@ -119,22 +147,52 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         samples["self0"] = cpu_seconds(os.getpid())
         samples["groups0"] = {name: group_cpu_seconds(group) for name, group in cpu_groups.items()}
 
+    async def sample_rss() -> None:
+        while True:
+            done = stats.ok + stats.errors
+            rss_samples.append(
+                {"t": time.perf_counter() - begin, "done": done, "rss": {p: rss_mib(p) for p in rss_pids}}
+            )
+            await asyncio.sleep(float(spec.get("rss_every", 1.0)))
+
     async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as session:
-        marker = asyncio.create_task(mark_window_start())
+        marker = None if limit else asyncio.create_task(mark_window_start())
+        if marker is None:
+            await mark_window_start()
+        sampler = asyncio.create_task(sample_rss()) if rss_pids else None
         await asyncio.gather(*(client_loop(session) for _ in range(concurrency)))
-        await marker
+        if marker is not None:
+            await marker
         drained = time.perf_counter()
-    server_cpu = {name: cpu_delta(samples["groups0"][name], group_cpu_seconds(g)) for name, g in cpu_groups.items()}
+        if sampler is not None:
+            sampler.cancel()
+            rss_samples.append(
+                {"t": drained - begin, "done": stats.ok + stats.errors, "rss": {p: rss_mib(p) for p in rss_pids}}
+            )
+    after = {name: group_cpu_seconds(g) for name, g in cpu_groups.items()}
+    server_cpu = {name: cpu_delta(samples["groups0"][name], after[name]) for name in cpu_groups}
+    by_pid = {name: {pid: max(0.0, cpu - samples["groups0"][name].get(pid, 0.0)) for pid, cpu in after[name].items()}
+              for name in cpu_groups}  # fmt: skip
     client_cpu = cpu_seconds(os.getpid()) - samples["self0"]
     machine = machine_busy_seconds() - samples["machine0"]
     window = time.perf_counter() - samples["t0"]
-    result: dict[str, Any] = {
+    elapsed = (drained - t0) if limit else float(spec["duration"])
+    streamed = mode is not False
+    return {
         "n": len(stats.latencies),
-        "rps": len(stats.latencies) / float(spec["duration"]),
+        "rps": len(stats.latencies) / elapsed,
+        "elapsed_s": drained - t0,
         "p50": percentile(stats.latencies, 50),
+        "p90": percentile(stats.latencies, 90),
         "p99": percentile(stats.latencies, 99),
-        "ttfb_p50": percentile(stats.ttfbs, 50) if stream else None,
-        "ttfb_p99": percentile(stats.ttfbs, 99) if stream else None,
+        "max": percentile(stats.latencies, 100),
+        "ttfb_p50": percentile(stats.ttfbs, 50) if streamed else None,
+        "ttfb_p99": percentile(stats.ttfbs, 99) if streamed else None,
+        "ttfb_max": percentile(stats.ttfbs, 100) if streamed else None,
+        "gap_p50": percentile(stats.max_gaps, 50) if streamed else None,  # of the per-stream longest gaps
+        "gap_p99": percentile(stats.max_gaps, 99) if streamed else None,
+        "gap_max": percentile(stats.max_gaps, 100) if streamed else None,
+        "body_bytes": stats.body_bytes,
         "errors": stats.errors,
         "error_samples": stats.error_samples,
         "sent": stats.sent,
@@ -142,11 +200,13 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "drain_s": drained - t1,
         "window_s": window,
         "cpu_s": server_cpu,
+        "cpu_by_pid": by_pid,  # how the work was split between the processes (workers)
         "client_cpu_s": client_cpu,
+        "client_cores": client_cpu / window,
         # Cores kept busy by everything else on the machine (other users, our parent, kernel).
         "other_cores": max(0.0, machine - client_cpu - sum(server_cpu.values())) / window,
+        "rss_samples": rss_samples,
     }
-    return result
 
 
 def main() -> int:

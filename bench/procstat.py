@@ -6,7 +6,7 @@ import os
 
 __all__ = [
     "cpu_delta", "cpu_seconds", "descendants", "group_cpu_seconds", "machine_busy_seconds", "matching", "rss_mib",
-    "tree", "tree_cpu_seconds",
+    "thread_cpu_seconds", "tree", "tree_cpu_seconds",
 ]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -106,3 +106,22 @@ def group_cpu_seconds(group: dict[str, object]) -> dict[int, float]:
     if "tree" in group:
         return tree_cpu_seconds(int(str(group["tree"])))
     return {pid: cpu_seconds(pid) for pid in matching(str(group["match"])) if pid != os.getpid()}
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, tuple[str, float, float]]:
+    """tid -> (thread name, seconds on a CPU, seconds runnable but waiting for a CPU) from schedstat."""
+    found: dict[int, tuple[str, float, float]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                run_ns, wait_ns = (int(x) for x in f.read().split()[:2])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        found[int(tid)] = (name, run_ns / 1e9, wait_ns / 1e9)
+    return found

@@ -1,8 +1,9 @@
-"""The processes a benchmark run needs: fake provider, database, gateway; all torn down by close().
+"""The gateway's side of a benchmark run: fake provider, database, gateway; all torn down by close().
 
 Every child is started in its own session (process group) so that close() can stop exactly the
 processes this run started, and so that a Ctrl-C in the terminal reaches only bench/run.py,
-which then cleans up in order.
+which then cleans up in order. The gateway runs the Procfile's web command (uvicorn, one worker
+per core through WEB_CONCURRENCY).
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from procstat import descendants, rss_mib
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SCENARIO = "/s/words=24"
 CHAT_BODY = json.dumps(
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in one sentence."}]}
+    {"model": "bench-json", "messages": [{"role": "user", "content": "Say hello in one sentence."}]}
 ).encode()
+#: Quota of the benchmark's key and user: finite, so every request takes the hold/settle path.
+QUOTA = 10**15
 
 sys.path.insert(0, str(REPO))
 from fakeprovider.process import FakeProvider, start_fake_provider  # noqa: E402
+from oneapi_site.management.commands.runall import expand, read_procfile  # noqa: E402
 
 
 class BenchError(RuntimeError):
@@ -101,14 +104,10 @@ class Stack:
         self.port = 0
         self.dbname = f"oneapi_bench_{os.getpid()}_{int(time.time())}"
         self.probe_ok = 0  # successful gateway requests sent while waiting for readiness
+        self.command: list[str] = []
         self._cleanups: list[Callable[[], None]] = []
 
     # -- URLs -----------------------------------------------------------------------------
-    @property
-    def direct_url(self) -> str:
-        assert self.fake is not None
-        return f"{self.fake.base_url}{SCENARIO}/v1/chat/completions"
-
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1/chat/completions"
@@ -127,6 +126,10 @@ class Stack:
             INITIAL_ROOT_PASSWORD=secrets.token_urlsafe(16),
             INITIAL_ROOT_TOKEN=self.token,
             RELAY_TIMEOUT="30",
+            # The per-key and per-IP limits stay on (their cost is measured) but never refuse: the
+            # defaults (480 requests per 180 s, as in the original) would stop a benchmark at once.
+            GLOBAL_RELAY_RATE_LIMIT="1000000000",
+            GLOBAL_API_RATE_LIMIT="1000000000",
             PYTHONPATH=str(REPO),
         )
         if self.pg:
@@ -139,8 +142,8 @@ class Stack:
         self.fake = start_fake_provider(record=False)
         self._cleanups.append(self.fake.stop)
 
-    def setup_database(self) -> None:
-        assert self.fake is not None
+    def setup_database(self, upstreams: dict[str, str]) -> None:
+        """Migrate; one channel per model name -> upstream base URL (each maps to gpt-4o-mini)."""
         if self.pg:
             import psycopg
 
@@ -156,8 +159,12 @@ class Stack:
         script = (
             "import django; django.setup()\n"
             "from channels_app.models import Channel\n"
-            f"Channel.objects.create(type=1, name='bench', key='sk-upstream', base_url={self.fake.base_url + SCENARIO!r},"
-            " model_names='gpt-4o-mini', groups='default')\n"
+            "from accounts.models import ApiKey, User\n"
+            f"for model, url in {upstreams!r}.items():\n"
+            "    Channel.objects.create(type=1, name='bench-' + model, key='sk-upstream', base_url=url,"
+            " model_names=model, model_mapping={model: 'gpt-4o-mini'}, groups='default')\n"
+            f"User.objects.update(quota={QUOTA})\n"
+            f"assert ApiKey.objects.update(unlimited_quota=False, remain_quota={QUOTA}) == 1\n"
         )
         done = subprocess.run([str(BIN / "python"), "-c", script], **run)
         if done.returncode:
@@ -165,11 +172,13 @@ class Stack:
 
     def start_gateway(self, ready_timeout: float = 60.0) -> None:
         self.port = free_port()
-        cmd = [str(BIN / "uvicorn"), "oneapi_site.asgi:application", "--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--workers", str(self.workers), "--no-access-log", "--log-level", "warning"]
+        env = self.env()
+        env.update(HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY=str(self.workers))
+        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+        self.command = expand(read_procfile(REPO / "Procfile")["web"], env)
         log = self.log_path.open("ab")
         self.gateway = subprocess.Popen(
-            cmd, cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
         self._cleanups.append(self.stop_gateway)

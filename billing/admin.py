@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from accounts.models import User
 
-from .models import QUOTA_PER_USD, ChannelModelPrice, ConsumeLog, ModelPrice, RequestCharge, quota_to_usd
+from .models import QUOTA_PER_USD, ChannelModelPrice, ConsumeLog, ModelPrice, RequestCharge, UsageDaily, quota_to_usd
 
 
 def format_usd(quota: int | None, *, precise: bool = False) -> str:
@@ -155,6 +155,7 @@ class ConsumeLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "type",
         "request_id",
+        "trace_link",
         "user",
         "username",
         "api_key",
@@ -183,4 +184,30 @@ class ConsumeLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="cost ($)", ordering="quota")
     def cost_usd(self, obj: ConsumeLog) -> str:
+        return format_usd(obj.quota, precise=True)
+
+    @admin.display(description="trace")
+    def trace_link(self, obj: ConsumeLog) -> str:
+        if not obj.request_id:
+            return "-"
+        url = reverse("admin:relay_trace_changelist") + f"?request_id={obj.request_id}"
+        return format_html('<a href="{}">timings of this request</a>', url)
+
+
+@admin.register(UsageDaily)
+class UsageDailyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Rolled up by the `rollup-usage` beat task from the consume log."""
+
+    list_display = (
+        "day", "user", "api_key", "model_name", "channel_id", "requests", "errors",
+        "prompt_tokens", "completion_tokens", "cached_tokens", "cost_column",
+    )
+    list_filter = ("day",)
+    search_fields = ("model_name", "=user__username")
+    list_select_related = ("user", "api_key")
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+    @admin.display(description="cost ($)", ordering="quota")
+    def cost_column(self, obj: UsageDaily) -> str:
         return format_usd(obj.quota, precise=True)

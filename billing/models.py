@@ -149,3 +149,49 @@ class ConsumeLog(models.Model):
     @property
     def cost_usd(self) -> Decimal:
         return quota_to_usd(self.quota)
+
+
+class UsageDaily(models.Model):
+    """Usage per UTC day x user x key x model x channel, rolled up from the consume log.
+
+    Written by billing.tasks.rollup_usage (recomputes whole days, so re-running is harmless);
+    charts over long periods read this instead of scanning `logs`, and it outlives
+    LOG_RETENTION_DAYS.
+    """
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    model_name = models.CharField(max_length=128, blank=True, default="")
+    channel = models.ForeignKey(
+        "channels_app.Channel", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    requests = models.IntegerField(default=0, help_text="Consume log rows (billed requests).")
+    errors = models.IntegerField(default=0, help_text="Error log rows (refunded requests).")
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    quota = models.BigIntegerField(default=0)
+    elapsed_ms = models.BigIntegerField(default=0, help_text="Sum over the requests (divide for the mean).")
+
+    class Meta:
+        db_table = "usage_daily"
+        ordering = ["-day", "-quota"]
+        indexes = [
+            models.Index(fields=["day", "user"]),
+            models.Index(fields=["day", "channel"]),
+            models.Index(fields=["day", "model_name"]),
+        ]
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model_name}"
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return quota_to_usd(self.quota)

@@ -144,3 +144,33 @@ class ChannelTestView(APIView):
         result = channel_test(channel=channel, model=model)
         body = envelope(success=result.success, message=result.message, time=result.response_ms / 1000, model=model)
         return Response(body)
+
+
+class ChannelBalanceView(APIView):
+    """`GET /api/channel/update_balance/<id>`: ask the provider for the channel's balance, as the
+    original's `{success, message, balance}`; a type with no balance endpoint says so plainly.
+    Without an id, every enabled channel whose type has one is refreshed."""
+
+    permission_classes = [IsAdmin]
+
+    def get(self, request: Request, channel_id: int | None = None) -> Response:
+        from .balance import BalanceError, BalanceUnsupported, balance_supported, channel_refresh_balance
+
+        if channel_id is None:
+            refreshed, failed = 0, []
+            for channel in Channel.objects.filter(status=ChannelStatus.ENABLED):
+                if not balance_supported(channel):
+                    continue
+                try:
+                    channel_refresh_balance(channel=channel)
+                    refreshed += 1
+                except BalanceError as exc:
+                    failed.append(f"#{channel.pk}: {exc}")
+            message = f"refreshed {refreshed} channel(s)" + (f"; failed: {'; '.join(failed)}" if failed else "")
+            return Response(envelope(success=not failed, message=message))
+        channel = channel_or_404(channel_id)
+        try:
+            balance = channel_refresh_balance(channel=channel)
+        except (BalanceUnsupported, BalanceError) as exc:
+            return Response(envelope(success=False, message=str(exc), balance=channel.balance))
+        return Response(envelope(success=True, message="", balance=balance))

@@ -2,8 +2,9 @@
 
 Used by the admin action, `/api/channel/test/<id>` and the periodic Celery task alike. Records
 the outcome on the channel; with AutomaticDisableChannelEnabled a channel whose upstream
-refuses its key or billing is auto-disabled (status 3), and with AutomaticEnableChannelEnabled
-an auto-disabled channel that passes is enabled again (never a manually disabled one).
+refuses its key or billing, or that answers slower than ChannelDisableThreshold, is
+auto-disabled (status 3), and with AutomaticEnableChannelEnabled an auto-disabled channel that
+passes is enabled again (never a manually disabled one). See channels_app.health.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from relay.options import defaults, parse_option
 from relay.snapshot import channel_entry
 from relay.upstream import parse_error_body
 
-from .models import Channel, ChannelStatus
-from .services import channel_set_status
+from .health import channel_auto_disable, channel_auto_enable, should_auto_disable
+from .models import Channel
 from .types import UNSUPPORTED, type_info
-
-_AUTH_FAILURE_CODES = {"invalid_api_key", "account_deactivated", "insufficient_quota"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class ChannelTestResult:
     message: str
     upstream_status: int | None = None
     auth_failure: bool = False
+    too_slow: bool = False
 
 
 def _option(key: str) -> object:
@@ -80,7 +80,9 @@ async def _send(channel: Channel, model: str) -> ChannelTestResult:
                 elapsed = int((time.monotonic() - started) * 1000)
                 if response.status >= 400:
                     message, code, kind = parse_error_body(raw, response.status)
-                    auth = response.status in (401, 403) or code in _AUTH_FAILURE_CODES or kind in {"authentication_error", "permission_error"}
+                    auth = response.status in (401, 403) or should_auto_disable(
+                        status=response.status, code=code, kind=kind, message=message
+                    )
                     return ChannelTestResult(False, elapsed, message, response.status, auth)
                 answer = adaptor.decode_response(orjson.loads(raw), wire=wire)
                 if not any(isinstance(part, ir.TextPart) and part.text for part in answer.parts):
@@ -98,13 +100,19 @@ def channel_test(*, channel: Channel, model: str | None = None) -> ChannelTestRe
         result = asyncio.run(_send(channel, model or test_model_for(channel)))
     threshold_ms = float(_option("ChannelDisableThreshold")) * 1000  # type: ignore[arg-type]
     if result.success and threshold_ms and result.response_ms > threshold_ms:
-        result = ChannelTestResult(False, result.response_ms, f"too slow: {result.response_ms} ms (threshold {threshold_ms:.0f} ms)")
+        result = ChannelTestResult(
+            False, result.response_ms, f"too slow: {result.response_ms} ms (threshold {threshold_ms:.0f} ms)",
+            result.upstream_status, too_slow=True,
+        )
     channel.test_time = timezone.now()
     channel.response_time = result.response_ms
     channel.last_test_error = "" if result.success else result.message[:1000]
-    channel.save(update_fields=["test_time", "response_time", "last_test_error"])
-    if not result.success and result.auth_failure and channel.status == ChannelStatus.ENABLED and _option("AutomaticDisableChannelEnabled"):
-        channel_set_status(channel=channel, status=ChannelStatus.AUTO_DISABLED)
-    elif result.success and channel.status == ChannelStatus.AUTO_DISABLED and _option("AutomaticEnableChannelEnabled"):
-        channel_set_status(channel=channel, status=ChannelStatus.ENABLED)
+    # A queryset update: these fields are not routed on, so no cache reload on every worker.
+    Channel.objects.filter(pk=channel.pk).update(
+        test_time=channel.test_time, response_time=channel.response_time, last_test_error=channel.last_test_error
+    )
+    if not result.success and (result.auth_failure or result.too_slow) and _option("AutomaticDisableChannelEnabled"):
+        channel_auto_disable(channel=channel, reason=f"channel test failed: {result.message}")
+    elif result.success and _option("AutomaticEnableChannelEnabled"):
+        channel_auto_enable(channel=channel, reason=f"channel test passed in {result.response_ms} ms")
     return result

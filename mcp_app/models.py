@@ -34,9 +34,16 @@ def matches_any(name: str, patterns: list[str]) -> bool:
     return any(fnmatchcase(name, str(pattern)) for pattern in patterns)
 
 
-def _string_list(value: Any, field: str) -> None:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ValidationError({field: 'a JSON list of tool names, e.g. ["search", "fetch_*"]'})
+def _is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _is_header_map(text: str) -> bool:
+    try:
+        headers = json.loads(text or "{}")
+    except ValueError:
+        return False
+    return isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
 
 
 class ServerStatus(models.IntegerChoices):
@@ -106,21 +113,19 @@ class McpServer(models.Model):
         return self.name
 
     def clean(self) -> None:
-        _string_list(self.tool_allowlist, "tool_allowlist")
-        _string_list(self.tool_denylist, "tool_denylist")
-        if not isinstance(self.tool_prices, dict) or not all(
-            isinstance(v, int | float | str) and _is_price(v) for v in self.tool_prices.values()
-        ):
-            raise ValidationError({"tool_prices": 'a JSON object of tool name -> USD per call, e.g. {"search": 0.002}'})
-        if self.auth_type == AuthType.CUSTOM_HEADERS:
-            try:
-                headers = json.loads(self.custom_headers or "{}")
-            except ValueError:
-                headers = None
-            if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-                raise ValidationError({"custom_headers": 'a JSON object of header name -> value'})
+        errors: dict[str, str] = {}
+        for field in ("tool_allowlist", "tool_denylist"):
+            if not _is_string_list(getattr(self, field)):
+                errors[field] = 'a JSON list of tool names, e.g. ["search", "fetch_*"]'
+        prices = self.tool_prices
+        if not isinstance(prices, dict) or not all(_is_price(v) for v in prices.values()):
+            errors["tool_prices"] = 'a JSON object of tool name -> USD per call, e.g. {"search": 0.002}'
+        if self.auth_type == AuthType.CUSTOM_HEADERS and not _is_header_map(self.custom_headers):
+            errors["custom_headers"] = 'a JSON object of header name -> value, e.g. {"X-Token": "..."}'
         if self.auth_type in (AuthType.BEARER, AuthType.API_KEY) and not self.secret:
-            raise ValidationError({"secret": "this auth type needs a secret"})
+            errors["secret"] = "this auth type needs a secret"
+        if errors:
+            raise ValidationError(errors)
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate the gateway to this server (decrypted, never logged)."""
@@ -147,6 +152,8 @@ class McpServer(models.Model):
 
 
 def _is_price(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
     try:
         return Decimal(str(value)) >= 0
     except ArithmeticError:
@@ -199,4 +206,5 @@ class McpUserPolicy(models.Model):
         return f"MCP policy of {self.user}"
 
     def clean(self) -> None:
-        _string_list(self.denied_tools, "denied_tools")
+        if not _is_string_list(self.denied_tools):
+            raise ValidationError({"denied_tools": 'a JSON list of tool names or patterns, e.g. ["github.*"]'})

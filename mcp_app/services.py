@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -18,7 +19,7 @@ from django.utils import timezone
 from billing.services import ToolChargeOutcome, tool_call_charge, tool_call_finish, tool_call_refund
 
 from . import upstream
-from .models import McpServer, McpTool, ToolStatus
+from .models import McpServer, McpTool, ServerStatus, ToolStatus
 from .selectors import resolve_tool
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class TestReport:
 def mcp_server_sync(*, server_id: int) -> SyncReport:
     """Fetch the server's tool list and store it: new tools are added enabled, changed ones
     updated, vanished ones marked missing (an operator's "disabled" is kept)."""
-    server = McpServer.objects.get(pk=server_id)
+    server = McpServer.objects.filter(pk=server_id).first()
+    if server is None:
+        return SyncReport(ok=False, error="no such MCP server")
     now = timezone.now()
     try:
         tools = async_to_sync(upstream.list_tools)(target_for(server))
@@ -84,7 +87,9 @@ def mcp_server_sync(*, server_id: int) -> SyncReport:
 
 def mcp_server_test(*, server_id: int) -> TestReport:
     """Connect, ping and list tools; record the outcome and round-trip time on the server."""
-    server = McpServer.objects.get(pk=server_id)
+    server = McpServer.objects.filter(pk=server_id).first()
+    if server is None:
+        return TestReport(ok=False, error="no such MCP server")
     now = timezone.now()
     try:
         elapsed_ms, count = async_to_sync(upstream.probe)(target_for(server))
@@ -99,10 +104,8 @@ def mcp_server_test(*, server_id: int) -> TestReport:
     return TestReport(ok=True, elapsed_ms=elapsed_ms, tools=count)
 
 
-def servers_due_for_sync(now: Any = None) -> list[int]:
+def servers_due_for_sync(now: datetime | None = None) -> list[int]:
     """Enabled servers with auto-sync on whose interval has elapsed since their last sync."""
-    from .models import ServerStatus
-
     now = now or timezone.now()
     due = []
     for server_id, minutes, last in McpServer.objects.filter(

@@ -15,11 +15,13 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_database, env_float, env_int, env_list, env_networks, env_str
+from .schedule import Periodic, beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if (BASE_DIR / ".env").is_file():
     # Values already in the environment win over the file.
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+    # `parse_comments`: .env.example documents each value with a trailing "# ..." comment.
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False, parse_comments=True)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 TESTING = "pytest" in sys.modules or env_bool("ONEAPI_TESTING", False)
@@ -68,6 +70,12 @@ INSTALLED_APPS = [
     "channels_app",
     "billing",
     "relay",
+    # Sign-up, log-in, password reset, e-mail verification and OAuth of the web pages.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.openid_connect",
     "mcp_app",
     "drf_spectacular",
 ]
@@ -77,10 +85,14 @@ MIDDLEWARE = [
     # Serves the admin's and the pages' static files in every deployment (no CDN, no nginx needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "oneapi_site.middleware.RequestIdMiddleware",
+    # Per-IP limits for /api and pages before any session or database work (oneapi_site.ratelimit).
+    "oneapi_site.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.ratelimit.CriticalRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -101,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.site",
             ]
         },
     }
@@ -213,6 +226,58 @@ INITIAL_ROOT_ACCESS_TOKEN = env_str("INITIAL_ROOT_ACCESS_TOKEN")
 TOKEN_KEY_PREFIX = env_str("TOKEN_KEY_PREFIX", "sk-")
 
 # ---------------------------------------------------------------------------------------------
+# Web pages' accounts (django-allauth; rules and OAuth apps come from the options, see
+# accounts/adapters.py) and e-mail: SMTP when SMTP_SERVER is set, files in EMAIL_FILE_PATH when
+# that is set, else printed to the console (the server log).
+# ---------------------------------------------------------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.signup.InviteSignupForm"
+ACCOUNT_FORMS = {"login": "accounts.allauth_views.PasswordLoginForm"}
+ACCOUNT_USERNAME_VALIDATORS = "accounts.signup.username_validators"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"  # applied per user by accounts.adapters (EmailVerificationEnabled)
+ACCOUNT_CONFIRM_EMAIL_ON_GET = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+ACCOUNT_USERNAME_MIN_LENGTH = 3
+ACCOUNT_SESSION_REMEMBER = True
+# One strict limiter for these flows (oneapi_site.ratelimit via accounts/ratelimit.py), not two.
+ACCOUNT_RATE_LIMITS = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # the provider vouches for its users
+SOCIALACCOUNT_LOGIN_ON_GET = False
+CRITICAL_RATE_LIMIT = env_int("CRITICAL_RATE_LIMIT", 20, minimum=0)  # per IP; 0 = off
+CRITICAL_RATE_LIMIT_DURATION = env_int("CRITICAL_RATE_LIMIT_DURATION", 1200, minimum=1)  # seconds
+
+SMTP_SERVER = env_str("SMTP_SERVER")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH")
+if SMTP_SERVER:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = SMTP_SERVER
+    EMAIL_PORT = env_int("SMTP_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("SMTP_ACCOUNT")
+    EMAIL_HOST_PASSWORD = env_str("SMTP_TOKEN")
+    # Port 465 speaks TLS from the first byte; the others upgrade with STARTTLS.
+    EMAIL_USE_SSL = EMAIL_PORT == 465
+    EMAIL_USE_TLS = not EMAIL_USE_SSL and env_bool("SMTP_STARTTLS", True)
+    EMAIL_TIMEOUT = 20
+elif EMAIL_FILE_PATH:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("SMTP_FROM") or env_str("SMTP_ACCOUNT") or "one-api@localhost"
+
+# ---------------------------------------------------------------------------------------------
 # Internationalisation and static files (server time is UTC, as in the original)
 # ---------------------------------------------------------------------------------------------
 
@@ -245,6 +310,21 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "oneapi_site.exception_handler.envelope_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# /openapi.json: drf-spectacular describes the DRF views; oneapi_site.openapi adds the relay,
+# sandbox, discovery and MCP routes (not DRF views) by hand.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "One API for Django",
+    "DESCRIPTION": "One endpoint in front of many AI providers: OpenAI Chat Completions, OpenAI Responses, "
+    "Claude Messages and MCP, with the original One API's management API.",
+    "VERSION": "0.1.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "DISABLE_ERRORS_AND_WARNINGS": True,
+    "PREPROCESSING_HOOKS": ["oneapi_site.openapi.keep_documented_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "oneapi_site.openapi.complete_document"],
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +350,11 @@ SYNC_FREQUENCY = env_int("SYNC_FREQUENCY", 120, minimum=1)
 CACHE_CHANGE_POLL_SECONDS = env_float("CACHE_CHANGE_POLL_SECONDS", 1.0, minimum=0.05)
 # Accepted for compatibility: the relay always keeps in-memory copies (refreshed on change).
 MEMORY_CACHE_ENABLED = env_bool("MEMORY_CACHE_ENABLED", True)
+OPENROUTER_PROVIDER_SORT = env_str("OPENROUTER_PROVIDER_SORT")  # price | throughput | latency
+if OPENROUTER_PROVIDER_SORT not in ("", "price", "throughput", "latency"):
+    raise ImproperlyConfigured("OPENROUTER_PROVIDER_SORT must be price, throughput or latency")
 CHANNEL_SUSPEND_SECONDS_FOR_429 = env_int("CHANNEL_SUSPEND_SECONDS_FOR_429", 60, minimum=0)
+CHANNEL_SUSPEND_SECONDS_FOR_5XX = env_int("CHANNEL_SUSPEND_SECONDS_FOR_5XX", 30, minimum=0)
 CHANNEL_TEST_FREQUENCY = env_int("CHANNEL_TEST_FREQUENCY", 0, minimum=0)  # seconds; 0 = off
 TEST_PROMPT = env_str("TEST_PROMPT", "2 + 2 = ?")
 TEST_MAX_TOKENS = env_int("TEST_MAX_TOKENS", 16, minimum=1)
@@ -306,13 +390,100 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    "sync-mcp-servers": {
+        # Each MCP server has its own interval; this only checks which ones are due.
+        "task": "mcp_app.tasks.sync_due_mcp_servers",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
-if CHANNEL_TEST_FREQUENCY:
-    CELERY_BEAT_SCHEDULE["test-all-channels"] = {
-        "task": "channels_app.tasks.test_all_channels",
-        "schedule": float(CHANNEL_TEST_FREQUENCY),
-        "options": {"expires": max(CHANNEL_TEST_FREQUENCY - 1, 1)},
-    }
+# Tasks run in the caller while testing (the live-worker tests start real workers instead).
+CELERY_TASK_ALWAYS_EAGER = TESTING
+CELERY_TASK_EAGER_PROPAGATES = TESTING
+# A queue name of its own lets several deployments (or test runs) share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "celery")
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # channel tests can be slow: do not hoard them
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 0, minimum=0)  # database `logs` rows; 0 = keep
+# The original's documentation spells it TRACE_RENTATION_DAYS; both names work.
+TRACE_RETENTION_DAYS = env_int("TRACE_RETENTION_DAYS", env_int("TRACE_RENTATION_DAYS", 30, minimum=0), minimum=0)
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)  # rows per DELETE
+BATCH_UPDATE_ENABLED = env_bool("BATCH_UPDATE_ENABLED", False)  # accepted; see README "Operations"
+BATCH_UPDATE_INTERVAL = env_int("BATCH_UPDATE_INTERVAL", 5, minimum=1)
+# Each entry: the default period (seconds or a UTC crontab), overridden by its BEAT_* variable.
+CELERY_BEAT_SCHEDULE.update(
+    beat_schedule(
+        [
+            Periodic(
+                "test-all-channels", "channels_app.tasks.test_all_channels", "BEAT_TEST_CHANNELS",
+                str(CHANNEL_TEST_FREQUENCY), enabled=CHANNEL_TEST_FREQUENCY > 0,
+            ),
+            Periodic(
+                "purge-old-logs", "billing.tasks.purge_old_logs", "BEAT_PURGE_LOGS", "17 3 * * *",
+                enabled=LOG_RETENTION_DAYS > 0,
+            ),
+            Periodic(
+                "purge-old-traces", "relay.tasks.purge_old_traces", "BEAT_PURGE_TRACES", "37 3 * * *",
+                enabled=TRACE_RETENTION_DAYS > 0,
+            ),
+            Periodic(
+                "refresh-channel-balances", "channels_app.tasks.refresh_all_balances", "BEAT_REFRESH_BALANCES",
+                "7 */6 * * *",
+            ),
+            # Today and yesterday, recomputed each time: late settlements land in the right day.
+            Periodic("rollup-usage", "billing.tasks.rollup_recent_usage", "BEAT_ROLLUP_USAGE", "*/15 * * * *"),
+        ]
+    )
+)
+
+# ---------------------------------------------------------------------------------------------
+# Operations: rate limits, client address, metrics, traces, log push
+# ---------------------------------------------------------------------------------------------
+
+# Sliding windows per client IP (API, pages), per relay key and per channel; shared through
+# Redis when REDIS_CONN_STRING is set. A limit of 0 turns that one off. Off while testing
+# unless a test turns them on (the whole suite comes from 127.0.0.1).
+RATE_LIMIT_DISABLED = env_bool("RATE_LIMIT_DISABLED", TESTING)
+GLOBAL_API_RATE_LIMIT = env_int("GLOBAL_API_RATE_LIMIT", 480, minimum=0)
+GLOBAL_API_RATE_LIMIT_DURATION = env_int("GLOBAL_API_RATE_LIMIT_DURATION", 180, minimum=1)
+GLOBAL_WEB_RATE_LIMIT = env_int("GLOBAL_WEB_RATE_LIMIT", 240, minimum=0)
+GLOBAL_WEB_RATE_LIMIT_DURATION = env_int("GLOBAL_WEB_RATE_LIMIT_DURATION", 180, minimum=1)
+GLOBAL_RELAY_RATE_LIMIT = env_int("GLOBAL_RELAY_RATE_LIMIT", 480, minimum=0)
+GLOBAL_RELAY_RATE_LIMIT_DURATION = env_int("GLOBAL_RELAY_RATE_LIMIT_DURATION", 180, minimum=1)
+# The original's fork takes true/false here (true: channels that set a limit are limited); a
+# number also sets the limit of every channel that sets none (a channel's config "rate_limit").
+_channel_limit = env_str("GLOBAL_CHANNEL_RATE_LIMIT", "false").lower()
+if _channel_limit in {"true", "yes", "on"}:
+    CHANNEL_RATE_LIMIT_ENABLED, CHANNEL_RATE_LIMIT_DEFAULT = True, 0
+elif _channel_limit in {"false", "no", "off"}:
+    CHANNEL_RATE_LIMIT_ENABLED, CHANNEL_RATE_LIMIT_DEFAULT = False, 0
+else:
+    CHANNEL_RATE_LIMIT_DEFAULT = env_int("GLOBAL_CHANNEL_RATE_LIMIT", 0, minimum=0)
+    CHANNEL_RATE_LIMIT_ENABLED = CHANNEL_RATE_LIMIT_DEFAULT > 0
+GLOBAL_CHANNEL_RATE_LIMIT_DURATION = env_int("GLOBAL_CHANNEL_RATE_LIMIT_DURATION", 180, minimum=1)
+# The client address comes from the socket unless a proxy in front is trusted to set this
+# header (e.g. X-Forwarded-For, X-Real-IP, CF-Connecting-IP); of a comma list, the entry
+# TRUSTED_PROXY_HOPS from the right is used (what the nearest trusted proxy saw).
+# Prefix of the counters in Redis: two deployments sharing one Redis need different ones.
+RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "oneapi:rl:")
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER")
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 1, minimum=1)
+
+# /metrics for Prometheus; answers 403 until METRICS_TOKEN is set. With several web worker
+# processes, PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped at each start; `runall` and
+# the container do it) makes every process's numbers add up.
+ENABLE_PROMETHEUS_METRICS = env_bool("ENABLE_PROMETHEUS_METRICS", True)
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+# One `traces` row per relayed request (timings), written in batches off the request path.
+RELAY_TRACE_ENABLED = env_bool("RELAY_TRACE_ENABLED", True)
+# Error events (ERROR log records) pushed to a webhook; LOG_PUSH_TYPE picks the body's shape
+# (slack, discord, or a generic JSON event for anything else) and is sent along.
+LOG_PUSH_API = env_str("LOG_PUSH_API")
+LOG_PUSH_TYPE = env_str("LOG_PUSH_TYPE")
+LOG_PUSH_TOKEN = env_str("LOG_PUSH_TOKEN")
+# Who hears about channels disabled or re-enabled automatically, besides root users with an e-mail.
+OPERATOR_EMAILS = env_list("OPERATOR_EMAILS")
 
 # ---------------------------------------------------------------------------------------------
 # Logging
@@ -328,6 +499,7 @@ LOGGING = {
         "django.db.backends": {"level": "DEBUG" if DEBUG_SQL else "INFO"},
     },
 }
-OPENROUTER_PROVIDER_SORT = env_str("OPENROUTER_PROVIDER_SORT")  # price | throughput | latency
-if OPENROUTER_PROVIDER_SORT not in ("", "price", "throughput", "latency"):
-    raise ImproperlyConfigured("OPENROUTER_PROVIDER_SORT must be price, throughput or latency")
+if LOG_PUSH_API:
+    # Error events leave through a bounded queue and a background thread (oneapi_site.logpush).
+    LOGGING["handlers"]["push"] = {"class": "oneapi_site.logpush.LogPushHandler", "level": "ERROR"}  # type: ignore[index]
+    LOGGING["root"]["handlers"].append("push")  # type: ignore[index]

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.text import Truncator
 
-from .models import Option
+from .models import Option, Trace
 from .options import OPTION_SPECS, OptionSpec
 
 SECRET_MASK = "•••••• (set)"
@@ -119,3 +119,34 @@ class OptionAdmin(admin.ModelAdmin):
     def description(self, obj: Option) -> str:
         spec = _spec(obj.key)
         return spec.help if spec else ""
+
+
+@admin.register(Trace)
+class TraceAdmin(admin.ModelAdmin):
+    """Read-only timings of relayed requests; the consume log links here by request id."""
+
+    list_display = (
+        "created_at", "request_id", "model", "channel_id", "caller_format", "is_stream", "status_code", "retries",
+        "forwarded_ms", "upstream_first_byte_ms", "first_client_byte_ms", "upstream_done_ms", "completed_ms",
+    )
+    list_filter = ("status_code", "is_stream", "caller_format", "created_at")
+    search_fields = ("=request_id", "model")
+    show_full_result_count = False
+    readonly_fields = ("timeline",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="timeline (ms after receipt)")
+    def timeline(self, obj: Trace) -> str:
+        marks = [
+            ("forwarded upstream", obj.forwarded_ms),
+            ("first upstream byte", obj.upstream_first_byte_ms),
+            ("first client byte", obj.first_client_byte_ms),
+            ("upstream done", obj.upstream_done_ms),
+            ("completed", obj.completed_ms),
+        ]
+        return " → ".join(f"{name} {value:.1f}" for name, value in marks if value is not None) or "-"

@@ -13,7 +13,7 @@ import logging
 import orjson
 from django.conf import settings
 
-from . import url_options
+from . import metrics, tracing, url_options
 from .asgi_io import ClientGone, Receive, Responder, Scope, Send, header_map, read_body
 from .cache import cache
 from .context import RelayContext
@@ -22,6 +22,7 @@ from .errors import InvalidRequest, RelayError
 from .formats import FORMATS, CallerFormat
 from .http import close_session
 from .keyauth import extract_key
+from .ratelimit import check_key_rate, limiter, scope_client_ip
 from .request_id import new_request_id
 from .routes import RELAY_ROUTES, normalise
 from .services import authenticate, count_tokens, relay_request
@@ -33,6 +34,7 @@ class RelayApp:
     def __init__(self) -> None:
         self._start_lock: asyncio.Lock | None = None
         self._max_body = int(settings.RELAY_MAX_BODY_MB * 1024 * 1024)
+        self.active = 0  # requests in progress: shutdown waits for their settlement
 
     async def _ensure_started(self) -> None:
         if cache.started:
@@ -41,22 +43,29 @@ class RelayApp:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
             await cache.start()
+            tracing.writer.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         out = Responder(send, receive, request_id)
         caller = FORMATS[RELAY_ROUTES[normalise(scope["path"])]]
+        record = tracing.RequestRecord()
+        self.active += 1
         try:
-            await self._handle(scope, receive, out, caller)
+            await self._handle(scope, receive, out, caller, record)
         except RelayError as err:
+            record.error = err
             await self._send_error(out, err, caller)
         except ClientGone:
             pass
         except Exception:
             logger.exception("request %s failed", request_id)
-            await self._send_error(out, RelayError("internal error in the gateway"), caller)
+            record.error = RelayError("internal error in the gateway")
+            await self._send_error(out, record.error, caller)
         finally:
             out.close()
+            self.active -= 1
+            tracing.finish_request(record, out, caller.name)
 
     async def _send_error(self, out: Responder, err: RelayError, caller: CallerFormat) -> None:
         if not out.started:
@@ -64,15 +73,18 @@ class RelayApp:
         elif not out.finished:  # mid-stream: an in-band error event of the caller's format
             await out.end(caller.stream_error(err, out.request_id))
 
-    async def _handle(self, scope: Scope, receive: Receive, out: Responder, caller: CallerFormat) -> None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, out: Responder, caller: CallerFormat, record: tracing.RequestRecord
+    ) -> None:
         headers = header_map(scope)
-        client = scope.get("client")
-        client_ip = client[0] if client else None
+        client_ip = scope_client_ip(headers, scope)
         await self._ensure_started()
         presented = extract_key(headers)
         key = await authenticate(presented, client_ip)
         body = await read_body(receive, headers, self._max_body)
         out.watch_disconnect()
+        assert presented is not None
+        await check_key_rate(presented.digest)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -81,7 +93,6 @@ class RelayApp:
         reasoning_format, changed = url_options.apply(caller.name, payload, url_options.parse(scope.get("query_string", b"")))
         if changed:
             body = orjson.dumps(payload)
-        assert presented is not None
         ctx = RelayContext(
             request_id=out.request_id,
             format=caller,
@@ -94,6 +105,7 @@ class RelayApp:
             client_ip=client_ip,
             reasoning_format=reasoning_format,
         )
+        record.ctx = ctx
         if caller.name == "count_tokens":
             await count_tokens(ctx, out)
         else:
@@ -111,11 +123,22 @@ class RelayApp:
                     await cache.stop()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self._drain()
+                await tracing.writer.stop()
+                await limiter.close()
+                metrics.process_exit()
                 await cache.stop()
                 await close_session()
                 await close_database()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _drain(self, timeout: float = 10.0) -> None:
+        """Requests the server cancelled at its shutdown deadline are still settling their
+        billing (relay.attempt settles a cut stream): give them time before pools close."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.active and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
 
 
 relay_app = RelayApp()

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import metrics
 from .errors import PayloadTooLarge
 
 Scope = dict[str, Any]
@@ -97,6 +98,7 @@ class Responder:
         headers.append((b"cache-control", b"no-cache"))
         headers.append((b"x-accel-buffering", b"no"))  # tell nginx-style proxies not to buffer
         self.started, self.status, self.first_byte_at, self.stream_opened = True, 200, time.monotonic(), True
+        metrics.stream_opened()
         await self._send({"type": "http.response.start", "status": 200, "headers": headers})
 
     async def write(self, data: bytes) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from billing.ledger import Hold, HoldOutcome, Ledger, Settlement
 from billing.pricing import Price, Usage, cost_quota, estimate_hold
 
-from . import pricing_lookup
+from . import metrics, pricing_lookup
 from .cache import cache
 from .context import RelayContext
 from .db import get_database
@@ -104,7 +104,9 @@ def settlement(ctx: RelayContext, *, quota: int, usage: Usage, refund: bool, sta
 async def settle_usage(ctx: RelayContext, usage: Usage, content: str = "") -> int:
     price = pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model)
     quota = cost_quota(usage, price, ctx.key.group_ratio)
-    await ledger().settle(settlement(ctx, quota=quota, usage=usage, refund=False, content=content))
+    if await ledger().settle(settlement(ctx, quota=quota, usage=usage, refund=False, content=content)):
+        channel = str(ctx.channel.id) if ctx.channel else ""
+        metrics.usage(ctx.model, channel, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, quota)
     return quota
 
 

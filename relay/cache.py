@@ -30,6 +30,7 @@ class RelayCache:
         self._poller: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
         self._started = False
+        self._suspensions: dict[tuple[int, str], float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -56,7 +57,20 @@ class RelayCache:
         return {str(name): int(version) for name, version in rows}
 
     async def reload_snapshot(self) -> None:
-        self.snapshot = await asyncio.to_thread(load_snapshot)
+        snapshot = await asyncio.to_thread(load_snapshot)
+        # A suspension made while that load was running is not in it yet: keep it.
+        now = time.time()
+        for key, until in list(self._suspensions.items()):
+            if until <= now:
+                del self._suspensions[key]
+            elif snapshot.suspended_until.get(key, 0.0) < until:
+                snapshot.suspended_until[key] = until
+        self.snapshot = snapshot
+
+    def suspend(self, channel_id: int, model: str, until: float) -> None:
+        """Skip (channel, model) in this worker until `until` (wall clock), reloads included."""
+        self._suspensions[(channel_id, model)] = until
+        self.snapshot.suspended_until[(channel_id, model)] = until
 
     async def check_changes(self) -> None:
         """Reload whatever changed since the last look (also used when a lookup misses).

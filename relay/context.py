@@ -35,6 +35,10 @@ class RelayContext:
     reasoning_format: str | None = None  # Chat callers' ?reasoning_format= (forces conversion)
     ir_request: ir.Request | None = None  # parsed only when a conversion needs it
     input_items: list[Any] = field(default_factory=list)  # Responses: the whole input, expanded
+    # time.monotonic() marks of the attempt that answered, for the request's trace (relay.tracing)
+    forwarded_at: float = 0.0
+    upstream_first_byte_at: float = 0.0
+    upstream_done_at: float = 0.0
 
     @property
     def elapsed_ms(self) -> int:

@@ -52,3 +52,35 @@ class StoredResponse(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Trace(models.Model):
+    """Timings of one relayed request (relay.tracing); the consume log row has the same request id.
+
+    The *_ms columns are milliseconds after the request was received; empty when the request
+    never got that far. They describe the attempt that answered; `retries` counts the others.
+    """
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(db_index=True, help_text="When the request was received.")
+    user_id = models.BigIntegerField(null=True)
+    api_key_id = models.BigIntegerField(null=True)
+    channel_id = models.BigIntegerField(null=True)
+    model = models.CharField(max_length=128, blank=True, default="")
+    caller_format = models.CharField(max_length=16, blank=True, default="")
+    is_stream = models.BooleanField(default=False)
+    status_code = models.SmallIntegerField(default=0)
+    retries = models.SmallIntegerField(default=0)
+    forwarded_ms = models.FloatField("forwarded upstream", null=True, blank=True)
+    upstream_first_byte_ms = models.FloatField("first upstream byte", null=True, blank=True)
+    upstream_done_ms = models.FloatField("upstream done", null=True, blank=True)
+    first_client_byte_ms = models.FloatField("first client byte", null=True, blank=True)
+    completed_ms = models.FloatField("completed", null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "traces"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.request_id

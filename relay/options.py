@@ -78,7 +78,7 @@ OPTION_SPECS: dict[str, OptionSpec] = {
     "AutomaticDisableChannelEnabled": OptionSpec("false", _bool, "Disable channels whose upstream rejects the key or billing."),
     "AutomaticEnableChannelEnabled": OptionSpec("false", _bool, "Re-enable auto-disabled channels that pass a test."),
     "ChannelDisableThreshold": OptionSpec("5", _decimal, "Seconds; a slower channel test counts as failed."),
-    "QuotaForNewUser": OptionSpec("0", _int, "Quota granted to newly registered users."),
+    "QuotaForNewUser": OptionSpec("0", _quota, "Quota granted to newly registered users."),
     "QuotaPerUnit": OptionSpec("500000", _int, "Quota per USD (fixed at 500000, as in the original)."),
     # Accounts and the web pages (accounts.adapters, accounts.signup, /api/status).
     "QuotaForInviter": OptionSpec("0", _quota, "Quota granted to a user whose invite code a new user signed up with."),

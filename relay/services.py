@@ -20,10 +20,11 @@ from .context import RelayContext
 from .converters import converter
 from .errors import AuthenticationFailed, InvalidRequest, NotFound, RelayError, UpstreamError
 from .keyauth import KeyEntry, PresentedKey, check_key, check_model_allowed, check_pin_allowed
+from .ratelimit import choose_within_limits
 from .responses_state import expand_previous
 from .selection import select_channel
 from .snapshot import ChannelEntry
-from .suspension import suspend_after_429
+from .suspension import after_upstream_error
 from .tokens import count_ir_prompt
 
 logger = logging.getLogger(__name__)
@@ -64,10 +65,10 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
     if ctx.format.name == "responses":
         await expand_previous(ctx)
     try:
-        ctx.channel = choose_channel(ctx)
+        ctx.channel = await choose_within_limits(ctx, choose_channel)
     except NotFound:
         await cache.check_changes()  # maybe a channel was just added: look once more
-        ctx.channel = choose_channel(ctx)
+        ctx.channel = await choose_within_limits(ctx, choose_channel)
     await place_hold(ctx, pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model))
     try:
         await attempt_with_retries(ctx, out)
@@ -86,7 +87,7 @@ async def attempt_with_retries(ctx: RelayContext, out: Responder) -> None:
     for attempt in range(attempts):
         if attempt:
             try:
-                ctx.channel = choose_channel(ctx)
+                ctx.channel = await choose_within_limits(ctx, choose_channel)
             except RelayError:
                 break  # nothing else to try: report the upstream's error
         assert ctx.channel is not None
@@ -96,8 +97,7 @@ async def attempt_with_retries(ctx: RelayContext, out: Responder) -> None:
             return
         except UpstreamError as err:
             last_error = err
-            if err.upstream_status == 429:
-                await suspend_after_429(ctx.channel.id, ctx.model)
+            await after_upstream_error(ctx.channel, ctx.model, err)
             if not err.retryable or out.started:
                 break
             logger.info("request %s: channel %s failed (%s), retrying", ctx.request_id, ctx.channel.id, err.message)

@@ -41,6 +41,13 @@ def expand(command: str, env: dict[str, str]) -> list[str]:
     return shlex.split(command)
 
 
+def reset_metrics_dir(path: Path) -> None:
+    """Start from zero: files of processes from an earlier run would be added to the new ones."""
+    path.mkdir(parents=True, exist_ok=True)
+    for leftover in path.glob("*.db"):
+        leftover.unlink()
+
+
 class Command(BaseCommand):
     help = "Migrate, then run the web server, the Celery worker and Celery beat from the Procfile."
 
@@ -54,6 +61,11 @@ class Command(BaseCommand):
         env = {**os.environ, "PORT": str(settings.PORT), "PYTHONUNBUFFERED": "1"}
         # One web worker per core (uvicorn reads WEB_CONCURRENCY), unless the operator chose.
         env.setdefault("WEB_CONCURRENCY", str(os.cpu_count() or 1))
+        if settings.ENABLE_PROMETHEUS_METRICS:
+            # Several web workers: each writes its metrics to files here, /metrics adds them up.
+            metrics_dir = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings.DATA_DIR) / "prometheus")
+            reset_metrics_dir(metrics_dir)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         bin_dir = Path(sys.executable).parent
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         wanted = {name for name in options["only"].split(",") if name}
