@@ -55,9 +55,21 @@ def _ref_name(schema: dict[str, Any]) -> str:
     return str(schema.get("$ref", "")).rsplit("/", 1)[-1]
 
 
+def _event_payload(schema: dict[str, Any]) -> Any:
+    """The component a server-sent event's `data` carries (see openapi.sse_event), if any."""
+    data = (schema.get("properties") or {}).get("data") or {}
+    for option in [data, *data.get("anyOf", [])]:
+        if isinstance(option, dict) and "contentSchema" in option:
+            return option["contentSchema"]
+    return None
+
+
 def type_tokens(schema: Any) -> list[Token]:
     if not isinstance(schema, dict) or not schema:
         return [Token("any")]
+    payload = _event_payload(schema)
+    if payload is not None:
+        return [Token("events of "), *type_tokens(payload)]
     if "$ref" in schema:
         return [Token(ref=_ref_name(schema))]
     for key, joiner in (("anyOf", " | "), ("oneOf", " | "), ("allOf", " & ")):

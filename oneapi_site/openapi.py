@@ -14,6 +14,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from .openapi_jsonrpc import JSONRPC
 from .openapi_management import MANAGEMENT_COMPONENTS  # importing it registers the view extensions
 from .openapi_schemas import COMPONENTS, Schema, ref
 
@@ -123,15 +124,24 @@ def _operation_id(method: str, path: str) -> str:
     return method + "_" + re.sub(r"[^a-zA-Z0-9]+", "_", path).strip("_")
 
 
+def sse_event(component: str) -> Schema:
+    """One server-sent event, as OpenAPI 3.2's `itemSchema` models them (and schemathesis checks
+    them): `event` and `data`, the data being JSON of the component (Chat ends with `[DONE]`)."""
+    data: Schema = {"type": "string", "contentMediaType": "application/json", "contentSchema": ref(component)}
+    if component == "ChatCompletionChunk":
+        data = {"anyOf": [{"const": "[DONE]"}, {**data, "contentSchema": {"anyOf": [ref(component), ref("OpenAIError")]}}]}
+    return {
+        "type": "object",
+        "description": f"Each event of the stream (`stream: true`); its data is a {component} in JSON.",
+        "properties": {"event": {"type": "string"}, "data": data, "id": {"type": "string"}},
+        "required": ["data"],
+    }
+
+
 def _ok_with_stream(response: str, stream: str | None) -> Schema:
     ok = _response("The reply (`stream: false`)", ref(response))
     if stream:
-        ok["content"]["text/event-stream"] = {
-            "schema": {
-                "type": "string",
-                "description": f"Server-sent events whose data are #/components/schemas/{stream} (`stream: true`).",
-            }
-        }
+        ok["content"]["text/event-stream"] = {"schema": sse_event(stream)}
         ok["description"] = "The reply: JSON, or an event stream when `stream: true`"
     return ok
 
@@ -310,7 +320,7 @@ def complete_document(result: dict[str, Any], generator: Any, request: Any, publ
     paths.update(discovery_paths())
     result["paths"] = dict(sorted(paths.items()))
     components = result.setdefault("components", {})
-    components.setdefault("schemas", {}).update({**COMPONENTS, **MANAGEMENT_COMPONENTS})
+    components.setdefault("schemas", {}).update({**COMPONENTS, **JSONRPC, **MANAGEMENT_COMPONENTS})
     components["securitySchemes"] = {**components.get("securitySchemes", {}), **SECURITY_SCHEMES}
     result["tags"] = [
         {"name": "Relay", "description": "The AI endpoints: a relay key, the caller's format in and out."},

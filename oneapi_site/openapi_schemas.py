@@ -1,10 +1,11 @@
-"""Hand-written OpenAPI 3.1 components for the routes that are not DRF views: the relay formats,
-errors, JSON-RPC for MCP. They describe the wire formats the relay speaks, after the official
-references: https://platform.openai.com/docs/api-reference/chat/create,
+"""Hand-written OpenAPI 3.1 components for the relay routes, which are not DRF views: the three
+caller formats, embeddings and the two error shapes (MCP's JSON-RPC is in `openapi_jsonrpc`).
+They describe the wire formats the relay speaks, after the official references:
+https://platform.openai.com/docs/api-reference/chat/create,
 https://platform.openai.com/docs/api-reference/responses/create,
-https://docs.anthropic.com/en/api/messages, https://platform.openai.com/docs/api-reference/embeddings,
-https://www.jsonrpc.org/specification. Unlisted fields are allowed (formats grow; the relay
-passes through what it does not know), so `additionalProperties` stays open.
+https://docs.anthropic.com/en/api/messages, https://platform.openai.com/docs/api-reference/embeddings.
+Unlisted fields are allowed (formats grow; the relay passes through what it does not know), so
+`additionalProperties` stays open.
 """
 
 from __future__ import annotations
@@ -129,7 +130,14 @@ _FUNCTION_TOOL = obj(
 CHAT: dict[str, Schema] = {
     "ChatMessage": {
         "oneOf": [
-            obj({"role": enum("system", "developer"), "content": _CHAT_CONTENT, "name": string()}, ("role", "content")),
+            obj(
+                {
+                    "role": enum("system", "developer"),
+                    "content": {"anyOf": [TEXT, arr(_CHAT_PART["oneOf"][0], minItems=1, maxItems=4)]},
+                    "name": string(),
+                },
+                ("role", "content"),
+            ),
             obj({"role": const("user"), "content": _CHAT_CONTENT, "name": string()}, ("role", "content")),
             obj(
                 {"role": const("assistant"), "content": nullable(TEXT), "tool_calls": arr(_TOOL_CALL, maxItems=4)},
@@ -154,7 +162,10 @@ CHAT: dict[str, Schema] = {
             "tool_choice": {
                 "anyOf": [
                     enum("none", "auto", "required"),
-                    obj({"type": const("function"), "function": obj({"name": string()}, ("name",))}, ("type", "function")),
+                    obj(
+                        {"type": const("function"), "function": obj({"name": string(minLength=1)}, ("name",))},
+                        ("type", "function"),
+                    ),
                 ]
             },
             "parallel_tool_calls": BOOL,
@@ -295,7 +306,24 @@ RESPONSES: dict[str, Schema] = {
                     obj({"type": const("function"), "name": string(minLength=1)}, ("type", "name")),
                 ]
             },
-            "text": obj({"format": ANY_OBJECT}),
+            "text": obj(
+                {
+                    "format": {
+                        "oneOf": [
+                            obj({"type": enum("text", "json_object")}, ("type",)),
+                            obj(
+                                {
+                                    "type": const("json_schema"),
+                                    "name": string(pattern="^[a-zA-Z0-9_-]{1,64}$"),
+                                    "schema": ANY_OBJECT,
+                                    "strict": BOOL,
+                                },
+                                ("type", "name", "schema"),
+                            ),
+                        ]
+                    }
+                }
+            ),
             "reasoning": obj({"effort": enum("minimal", "low", "medium", "high"), "summary": enum("auto", "concise", "detailed")}),
             "max_output_tokens": {"type": "integer", "minimum": 1},
             "temperature": {"type": "number", "minimum": 0, "maximum": 2},
@@ -463,40 +491,4 @@ EMBEDDINGS: dict[str, Schema] = {
     ),
 }
 
-# ----------------------------------------------------------------------------------------- JSON-RPC (MCP)
-
-_RPC_ID = {"anyOf": [string(), INT]}
-JSONRPC: dict[str, Schema] = {
-    "JsonRpcMessage": obj(
-        {"jsonrpc": const("2.0"), "id": _RPC_ID, "method": string(minLength=1), "params": ANY_OBJECT},
-        ("jsonrpc", "method"),
-        description="A JSON-RPC 2.0 request (with `id`) or notification (without): initialize, ping, "
-        "tools/list, tools/call, notifications/initialized, ...",
-    ),
-    "JsonRpcResponse": {
-        "oneOf": [
-            obj({"jsonrpc": const("2.0"), "id": nullable(_RPC_ID), "result": ANY_OBJECT}, ("jsonrpc", "id", "result")),
-            obj(
-                {
-                    "jsonrpc": const("2.0"),
-                    "id": nullable(_RPC_ID),
-                    "error": obj({"code": INT, "message": string(), "data": {}}, ("code", "message")),
-                },
-                ("jsonrpc", "id", "error"),
-            ),
-        ]
-    },
-    "McpManifest": obj(
-        {
-            "name": string(),
-            "description": string(),
-            "version": string(),
-            "protocolVersions": arr(string()),
-            "servers": arr(obj({"url": string(), "transport": string(), "authentication": ANY_OBJECT}, ("url", "transport"))),
-            "documentation": ANY_OBJECT,
-        },
-        ("name", "servers"),
-    ),
-}
-
-COMPONENTS: dict[str, Schema] = {**ERRORS, **CHAT, **RESPONSES, **MESSAGES, **EMBEDDINGS, **JSONRPC}
+COMPONENTS: dict[str, Schema] = {**ERRORS, **CHAT, **RESPONSES, **MESSAGES, **EMBEDDINGS}

@@ -9,6 +9,7 @@ window in the Django cache; the general rate limiter can replace it).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -27,6 +28,8 @@ from . import ir
 from .converters import converter
 from .errors import InvalidRequest, RelayError
 from .formats import FORMATS
+
+logger = logging.getLogger(__name__)
 
 SANDBOX_MODEL = "oneapi-sandbox"
 WINDOW_SECONDS = 60
@@ -130,6 +133,11 @@ def parse_request(format_name: str, body: bytes) -> ir.Request:
         return converter(format_name).request_to_ir(payload)
     except ir.ConversionError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        # A shape the converter did not foresee: a client error here (the sandbox must not 500),
+        # logged with its traceback so that the converter gets fixed.
+        logger.exception("sandbox: the %s converter failed on a request", format_name)
+        raise InvalidRequest("the request could not be read: check its fields' types against /openapi.json") from None
 
 
 async def _stream(format_name: str, request: ir.Request, response: ir.Response) -> AsyncIterator[bytes]:

@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(r"^responses/(?P<response_id>[^/]+)/input_items/?$", responses_api.InputItemsView.as_view()),
     re_path(r"^responses/(?P<response_id>[^/]+)/?$", responses_api.StoredResponseView.as_view()),
     re_path(r"^models/?$", api.ModelListView.as_view()),
-    re_path(r"^models/(?P<model>.+?)/?$", api.ModelDetailView.as_view()),
-    re_path(r"^.*$", api.unknown_relay_route),
+    # [\s\S], not ".": a path with an encoded newline must still get the JSON 404, never HTML.
+    re_path(r"^models/(?P<model>[\s\S]+?)/?$", api.ModelDetailView.as_view()),
+    re_path(r"^[\s\S]*$", api.unknown_relay_route),
 ]

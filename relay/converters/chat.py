@@ -113,7 +113,7 @@ def _read_messages(messages: list[Any], request: Request) -> None:
         if not isinstance(message, dict):
             raise ConversionError("each message must be an object", path)
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise ConversionError(f"unknown message role {role!r}", f"{path}.role")
         content = message.get("content")
         name = message.get("name") if isinstance(message.get("name"), str) else None

@@ -133,3 +133,23 @@ def test_embeddings_without_input(setup, live_gateway):  # type: ignore[no-untyp
     reply = post(live_gateway.url + "/v1/embeddings", {"model": model}, {"Authorization": f"Bearer {raw}"})
     assert_openai_error(*reply, 400, None)
     assert_untouched(user, key)
+
+
+def test_odd_shapes_inside_messages_are_400_not_500(setup):  # type: ignore[no-untyped-def]
+    url, user, key, raw, model = setup
+    bodies = [
+        {"model": model, "messages": [{"role": {}, "content": "hi"}]},
+        {"model": model, "messages": [{"role": "user", "content": {"nested": True}}]},
+        {"model": model, "messages": ["just a string"]},
+    ]
+    for body in bodies:
+        status, headers, reply = post(url, body, {"Authorization": f"Bearer {raw}"})
+        assert status in (400, 200), reply  # pass-through may let the upstream judge; never a 500
+        assert status != 500
+
+
+def test_newline_in_a_v1_path_is_json_404(live_gateway):  # type: ignore[no-untyped-def]
+    from .helpers import get
+
+    status, headers, body = get(live_gateway.url + "/v1/models/a%0Ab", {"Authorization": "Bearer sk-x"})
+    assert status in (401, 404) and headers["content-type"].startswith("application/json")
