@@ -146,11 +146,11 @@ class _SlotLog:
 _member = itertools.count()
 
 
-def _unique_member() -> str:
+def unique_member() -> str:
     return f"{os.getpid()}-{time.time_ns()}-{next(_member)}"
 
 
-def _decision_from_redis(result: Any, limit: int) -> Decision:
+def decision_from_redis(result: Any, limit: int) -> Decision:
     allowed, count, wait_ms = (int(v) for v in result)
     if allowed:
         return Decision(True, limit, max(limit - count, 0), 0.0)
@@ -167,8 +167,8 @@ class SyncRedisWindow:
         self._script = self._client.register_script(SLIDING_WINDOW_LUA)
 
     def hit(self, key: str, limit: int, window: float) -> Decision:
-        result = self._script(keys=[settings.RATE_LIMIT_KEY_PREFIX + key], args=[int(window * 1000), limit, _unique_member()])
-        return _decision_from_redis(result, limit)
+        result = self._script(keys=[settings.RATE_LIMIT_KEY_PREFIX + key], args=[int(window * 1000), limit, unique_member()])
+        return decision_from_redis(result, limit)
 
 
 _local = LocalWindow()
@@ -180,7 +180,7 @@ def local_window() -> LocalWindow:
     return _local
 
 
-def _redis_failed(exc: Exception) -> None:
+def redis_failed(exc: Exception) -> None:
     global _redis_warned_at
     if time.monotonic() - _redis_warned_at > 60:
         _redis_warned_at = time.monotonic()
@@ -199,7 +199,7 @@ def hit(limit: Limit, identity: str) -> Decision:
                 _sync_redis = SyncRedisWindow(settings.REDIS_CONN_STRING, settings.REDIS_PASSWORD)
             return _sync_redis.hit(key, limit.limit, limit.window)
         except Exception as exc:  # redis.RedisError, OSError: never fail the request over it
-            _redis_failed(exc)
+            redis_failed(exc)
     return _local.hit(key, limit.limit, limit.window)
 
 

@@ -18,12 +18,12 @@ from oneapi_site.ratelimit import (
     SLIDING_WINDOW_LUA,
     Decision,
     Limit,
-    _decision_from_redis,
-    _redis_failed,
-    _unique_member,
     client_ip,
+    decision_from_redis,
     local_window,
+    redis_failed,
     relay_limit,
+    unique_member,
 )
 
 from . import metrics
@@ -62,11 +62,11 @@ class RelayLimiter:
         if settings.REDIS_CONN_STRING:
             try:
                 result = await self._redis_script()(
-                    keys=[settings.RATE_LIMIT_KEY_PREFIX + key], args=[int(limit.window * 1000), limit.limit, _unique_member()]
+                    keys=[settings.RATE_LIMIT_KEY_PREFIX + key], args=[int(limit.window * 1000), limit.limit, unique_member()]
                 )
-                return _decision_from_redis(result, limit.limit)
+                return decision_from_redis(result, limit.limit)
             except Exception as exc:  # redis errors, timeouts: keep serving
-                _redis_failed(exc)
+                redis_failed(exc)
         return local_window().hit(key, limit.limit, limit.window)
 
     async def close(self) -> None:

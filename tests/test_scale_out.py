@@ -25,6 +25,8 @@ from conftest import LiveGateway, start_gateway, stop_gateway
 from oneapi_site.tests.test_metrics import TOKEN, scrape
 from relay.tests.helpers import get, post
 
+SETTLE = 1.0  # seconds: more than CACHE_CHANGE_POLL_SECONDS (0.2) plus a reload
+
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
@@ -96,6 +98,7 @@ def test_a_429_suspension_seen_by_one_replica_is_honoured_by_the_other(
 ):
     make_channel(unique_model, scenario="429", priority=10)
     make_channel(unique_model, priority=0)
+    time.sleep(SETTLE)  # the gateway picks up both channels within its poll interval
     _, raw = make_key(make_user())
     first, second = replicas
     auth = {"Authorization": f"Bearer {raw}"}

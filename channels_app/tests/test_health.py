@@ -6,7 +6,12 @@ import pytest
 from django.core import mail
 
 from accounts.models import Role
-from channels_app.health import channel_auto_disable, channel_auto_disable_by_id, channel_auto_enable, should_auto_disable
+from channels_app.health import (
+    channel_auto_disable,
+    channel_auto_disable_by_id,
+    channel_auto_enable,
+    should_auto_disable,
+)
 from channels_app.models import Ability, ChannelStatus
 from channels_app.testing import channel_test
 from relay.models import CacheGeneration, Option

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -17,6 +18,8 @@ from channels_app.models import Ability, ChannelStatus
 from relay.models import Option
 
 from .helpers import get, post, wait_for
+
+SETTLE = 1.0  # seconds: more than CACHE_CHANGE_POLL_SECONDS (0.2) plus a reload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,6 +48,7 @@ def auto_disable_on() -> Iterator[None]:
 def test_a_5xx_suspends_the_channel_for_that_model(live_gateway, fake_provider, make_user, make_key, make_channel, unique_model):
     failing = make_channel(unique_model, scenario="500", priority=10)
     make_channel(unique_model, priority=0)
+    time.sleep(SETTLE)  # the gateway picks up both channels within its poll interval
     _, raw = make_key(make_user())
     url, auth = live_gateway.url + "/v1/chat/completions", {"Authorization": f"Bearer {raw}"}
     assert post(url, chat(unique_model), auth)[0] == 200  # 500 on the first channel, served by the second
@@ -61,6 +65,7 @@ def test_an_upstream_401_auto_disables_the_channel(
 ):
     refused = make_channel(unique_model, scenario="401", priority=10)
     make_channel(unique_model, priority=0)
+    time.sleep(SETTLE)  # the gateway picks up both channels within its poll interval
     _, raw = make_key(make_user())
     url, auth = live_gateway.url + "/v1/chat/completions", {"Authorization": f"Bearer {raw}"}
 
@@ -78,6 +83,7 @@ def test_an_upstream_401_auto_disables_the_channel(
 def test_without_the_option_a_401_only_moves_on(live_gateway, make_user, make_key, make_channel, unique_model):
     refused = make_channel(unique_model, scenario="401", priority=10)
     make_channel(unique_model, priority=0)
+    time.sleep(SETTLE)  # the gateway picks up both channels within its poll interval
     _, raw = make_key(make_user())
     assert post(live_gateway.url + "/v1/chat/completions", chat(unique_model), {"Authorization": f"Bearer {raw}"})[0] == 200
     refused.refresh_from_db()

@@ -6,6 +6,7 @@ through Redis when REDIS_CONN_STRING is set, in the gateway's memory otherwise.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +17,8 @@ from billing.models import RequestCharge
 from conftest import LiveGateway, start_gateway, stop_gateway
 
 from .helpers import post
+
+SETTLE = 1.0  # seconds: more than CACHE_CHANGE_POLL_SECONDS (0.2) plus a reload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,6 +86,7 @@ def test_per_channel_limit_moves_to_another_channel_then_refuses(
 ):
     first = make_channel(unique_model)
     second = make_channel(unique_model)
+    time.sleep(SETTLE)  # the gateway picks up both channels within its poll interval
     url = limited_gateway.url + "/v1/chat/completions"
     keys = [make_key(make_user())[1] for _ in range(3)]  # each key stays under its own limit
     served = []

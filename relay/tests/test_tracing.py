@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.test import Client
 
@@ -9,6 +11,8 @@ from billing.models import ConsumeLog
 from relay.models import Trace
 
 from .helpers import post, wait_for
+
+SETTLE = 1.0  # seconds: more than CACHE_CHANGE_POLL_SECONDS (0.2) plus a reload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,6 +63,7 @@ def test_retries_are_counted_and_the_admin_links_log_to_trace(
 ):
     make_channel(unique_model, scenario="500", priority=10)
     make_channel(unique_model, priority=0)
+    time.sleep(SETTLE)  # the gateway picks up both channels within its poll interval
     _, raw = make_key(make_user())
     status, headers, _ = post(live_gateway.url + "/v1/chat/completions", chat(unique_model), {"Authorization": f"Bearer {raw}"})
     assert status == 200
