@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from openai.types.chat import ChatCompletion
 
@@ -33,39 +31,7 @@ from relay.ir import (
     Usage,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "chat"
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def sse(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def decode(data: bytes, step: int | None = None) -> list[Any]:
-    decoder = chat.StreamDecoder()
-    events: list[Any] = []
-    if step is None:
-        events += decoder.feed(data)
-    else:
-        for i in range(0, len(data), step):
-            events += decoder.feed(data[i : i + step])
-    return events + decoder.close()
-
-
-def chunks_of(data: bytes) -> list[dict[str, Any]]:
-    """The JSON objects of an SSE body, checking the framing; [DONE] must be last."""
-    assert data.endswith(b"\n\n")
-    frames = data[:-2].split(b"\n\n")
-    assert frames[-1] == b"data: [DONE]"
-    out = []
-    for frame in frames[:-1]:
-        assert frame.startswith(b"data: ")
-        out.append(orjson.loads(frame[6:]))
-    return out
-
+from .chat_fixtures import fixture
 
 # ============================================================================ request -> IR
 
