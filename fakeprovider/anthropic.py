@@ -32,7 +32,6 @@ A plain ``{"role": "user", "content": "Hi"}`` request so counts exactly as in ch
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -45,7 +44,8 @@ import orjson
 from aiohttp import web
 
 from . import content as gen
-from .scenarios import DEFAULT, ERROR_ITEMS, Scenario, ScenarioError, parse_scenarios
+from .common import COUNTER, Rules, cut_events, read_request, screen, send_whole, write_events
+from .scenarios import ERROR_ITEMS, Scenario, parse_scenarios
 from .tokens import IMAGE_TOKENS, PER_MESSAGE_TOKENS, count_tokens
 
 __all__ = ["ROUTES", "AnthropicError", "Plan", "count_messages_prompt_tokens", "message_body", "plan_message",
@@ -426,76 +426,52 @@ def stream_events(plan: Plan, mid: str, sc: Scenario) -> tuple[list[bytes], list
 # --------------------------------------------------------------------------
 # HTTP
 # --------------------------------------------------------------------------
-async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
-    if data:
-        await resp.write(data)
-    if request.transport is not None:
-        request.transport.close()  # flushes what was written, then hangs up (the cut scenario)
-    return resp
-
-
 async def _send_stream(request: web.Request, plan: Plan, mid: str, sc: Scenario, rid: str) -> web.StreamResponse:
-    head, body, tail = stream_events(plan, mid, sc)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "request-id": rid})
-    await resp.prepare(request)
-    events = head + (body[: max(1, len(body) // 2)] if sc.cut and body else body)
-    if not sc.cut:
-        events += tail
-    if sc.slow:
-        for i, ev in enumerate(events):
-            if i:
-                await asyncio.sleep(sc.slow)
-            await resp.write(ev)
-        data = b""
-    else:
-        data = b"".join(events)
-    if sc.cut:
-        return await _abort_after(request, resp, data)
-    await resp.write(data)
-    return resp
+    return await write_events(request, resp, cut_events(*stream_events(plan, mid, sc), sc), sc)
 
 
-async def messages(request: web.Request) -> web.StreamResponse:
-    from .server import COUNTER, RECORDS  # late: server.py imports this module for its routes
-
-    raw = await request.read() if request.can_read_body else b""
-    body: Any = None
-    bad_json = False
-    if raw:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            bad_json = True
-    records = request.app.get(RECORDS)
-    if records is not None:
-        records.append({
-            "method": request.method,
-            "path": request.path,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "body": body,
-        })
-    n = next(request.app[COUNTER])
-    rid = f"req_fake_{n}"
-    spec = request.match_info.get("scenario")
-    try:
-        sc = parse_anthropic_scenarios(spec) if spec else DEFAULT
-    except ScenarioError as exc:
-        return _invalid(str(exc)).response(rid)
+def _auth(request: web.Request) -> AnthropicError | None:
     # Classic clients send x-api-key; the current official SDK (2.x) sends the same key as
     # "Authorization: Bearer", which the API accepts too.
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     key = request.headers.get("x-api-key", "").strip() or (token.strip() if scheme.lower() == "bearer" else "")
     if not key:
-        return AnthropicError(401, "authentication_error", "x-api-key header is required").response(rid)
+        return AnthropicError(401, "authentication_error", "x-api-key header is required")
     if not request.headers.get("anthropic-version", "").strip():
-        return _invalid("anthropic-version: header is required").response(rid)
-    if sc.pre_delay:
-        await asyncio.sleep(sc.pre_delay)
-    if sc.error is not None:
-        return _FORCED[sc.error].response(rid, {"retry-after": "1"} if sc.error == 429 else None)
-    if bad_json or body is None:
-        return _invalid("There was an error parsing the body of your request (fake): expected JSON.").response(rid)
+        return _invalid("anthropic-version: header is required")
+    return None
+
+
+_BAD_JSON = _invalid("There was an error parsing the body of your request (fake): expected JSON.")
+
+
+def _rules(rid: str) -> Rules:
+    """Anthropic's auth and error shapes; every answer carries the request id."""
+
+    def auth(request: web.Request) -> web.Response | None:
+        failure = _auth(request)
+        return None if failure is None else failure.response(rid)
+
+    return Rules(
+        scenario_error=lambda message: _invalid(message).response(rid),
+        forced=lambda status: _FORCED[status].response(rid, {"retry-after": "1"} if status == 429 else None),
+        auth=auth,
+        bad_json=lambda: _BAD_JSON.response(rid),
+        parse=parse_anthropic_scenarios,
+    )
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    body, bad_json = await read_request(request)
+    n = next(request.app[COUNTER])
+    rid = f"req_fake_{n}"
+    sc = await screen(request, _rules(rid), bad_json)
+    if isinstance(sc, web.Response):
+        return sc
+    if body is None:  # an empty body, answered as bad JSON
+        return _BAD_JSON.response(rid)
     try:
         plan = plan_message(body, sc)
     except AnthropicError as exc:
@@ -503,13 +479,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     mid = f"msg_fake_{n}"
     if body.get("stream") is True:
         return await _send_stream(request, plan, mid, sc, rid)
-    data = message_body(plan, mid, sc)
-    if sc.cut:
-        resp = web.StreamResponse(headers={"Content-Type": _JSON, "request-id": rid})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return web.Response(body=data, content_type=_JSON, headers={"request-id": rid})
+    return await send_whole(request, message_body(plan, mid, sc), sc, {"request-id": rid})
 
 
 #: (method, path, handler) for server.make_app, which also mounts them under /s/{scenario}.

@@ -27,23 +27,18 @@ must skip that chunk. Errors use Azure's shape ``{"error": {"code": "<status>", 
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import time
-from typing import Any
 
 import orjson
 from aiohttp import web
 
-from . import content as gen
 from .chat import BadRequest, Chat, completion_body, plan_chat, stream_events
-from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
-from .tokens import count_embedding_tokens
+from .common import COUNTER, Rules, cut_events, prelude, send_whole, write_events
+from .scenarios import Scenario
 
 __all__ = ["ROUTES", "PROMPT_FILTER_RESULTS"]
 
 _JSON = "application/json"
-_NO_BODY = object()
 _SAFE = {"filtered": False, "severity": "safe"}
 #: What Azure reports for a prompt its default content filter let through.
 PROMPT_FILTER_RESULTS = [{
@@ -74,32 +69,7 @@ def _bad_request(message: str, param: str | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=400, content_type=_JSON)
 
 
-async def _prelude(request: web.Request, *, deployment_api: bool) -> tuple[Scenario, Any] | web.Response:
-    """Record, scenario, auth, api-version, delays, forced errors: ``(scenario, body)`` or the
-    response that ends the request (server._prelude with Azure's auth)."""
-    from .server import RECORDS  # late: server.py imports this module for its routes
-
-    raw = await request.read() if request.can_read_body else b""
-    body: Any = None
-    if raw:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = _NO_BODY
-    records = request.app.get(RECORDS)
-    if records is not None:
-        records.append({
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "body": None if body is _NO_BODY else body,
-        })
-    spec = request.match_info.get("scenario")
-    try:
-        sc = parse_scenarios(spec) if spec else DEFAULT
-    except ScenarioError as exc:
-        return _bad_request(str(exc))
+def _auth(request: web.Request, deployment_api: bool) -> web.Response | None:
     key = request.headers.get("api-key", "").strip()
     if not key and not deployment_api:  # the v1 API also takes the key as a bearer token
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -108,21 +78,22 @@ async def _prelude(request: web.Request, *, deployment_api: bool) -> tuple[Scena
         return _azure_error(401, _DENIED)
     if deployment_api and not request.query.get("api-version", "").strip():
         return _azure_error(404, "Resource not found")
-    if sc.pre_delay:
-        await asyncio.sleep(sc.pre_delay)
-    if sc.error is not None:
-        return _azure_error(sc.error, _FORCED[sc.error], "429" if sc.error == 429 else None)
-    if body is _NO_BODY:
-        return _bad_request("We could not parse the JSON body of your request (fake).")
-    return sc, body
+    return None
 
 
-async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
-    if data:
-        await resp.write(data)
-    if request.transport is not None:
-        request.transport.close()  # flushes what was written, then hangs up (the cut scenario)
-    return resp
+def _rules(deployment_api: bool) -> Rules:
+    """server's OpenAI rules with Azure's auth (and api-version) and error shape."""
+    return Rules(
+        scenario_error=_bad_request,
+        forced=lambda status: _azure_error(status, _FORCED[status], "429" if status == 429 else None),
+        auth=lambda request: _auth(request, deployment_api),
+        bad_json=lambda: _bad_request("We could not parse the JSON body of your request (fake)."),
+        query=True,
+    )
+
+
+#: By ``deployment_api``: the deployment API's rules, the v1 API's.
+_RULES = {True: _rules(True), False: _rules(False)}
 
 
 async def _send_stream(request: web.Request, chat: Chat, cid: str, created: int, sc: Scenario,
@@ -131,29 +102,12 @@ async def _send_stream(request: web.Request, chat: Chat, cid: str, created: int,
     filters = {"choices": [], "created": 0, "id": "", "model": "", "object": "",
                "prompt_filter_results": PROMPT_FILTER_RESULTS}
     head = [b"data: " + orjson.dumps(filters) + b"\n\n", *head]
-    events = head + (body[: max(1, len(body) // 2)] if sc.cut and body else body)
-    if not sc.cut:
-        events += tail
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    if sc.slow:
-        for i, event in enumerate(events):
-            if i:
-                await asyncio.sleep(sc.slow)
-            await resp.write(event)
-        data = b""
-    else:
-        data = b"".join(events)
-    if sc.cut:
-        return await _abort_after(request, resp, data)
-    await resp.write(data)
-    return resp
+    return await write_events(request, resp, cut_events(head, body, tail, sc), sc)
 
 
 async def _chat(request: web.Request, *, deployment_api: bool) -> web.StreamResponse:
-    from .server import COUNTER
-
-    pre = await _prelude(request, deployment_api=deployment_api)
+    pre = await prelude(request, _RULES[deployment_api])
     if isinstance(pre, web.Response):
         return pre
     sc, body = pre
@@ -172,19 +126,13 @@ async def _chat(request: web.Request, *, deployment_api: bool) -> web.StreamResp
     data = completion_body(chat, cid, created, sc)
     answer = orjson.loads(data)
     answer["prompt_filter_results"] = PROMPT_FILTER_RESULTS
-    data = orjson.dumps(answer)
-    if sc.cut:
-        resp = web.StreamResponse(headers={"Content-Type": _JSON})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return web.Response(body=data, content_type=_JSON)
+    return await send_whole(request, orjson.dumps(answer), sc)
 
 
 async def _embeddings(request: web.Request, *, deployment_api: bool) -> web.Response:
-    from .server import _embedding_items
+    from .server import embedding_answer  # late: server.py imports this module for its routes
 
-    pre = await _prelude(request, deployment_api=deployment_api)
+    pre = await prelude(request, _RULES[deployment_api])
     if isinstance(pre, web.Response):
         return pre
     _, body = pre
@@ -193,34 +141,14 @@ async def _embeddings(request: web.Request, *, deployment_api: bool) -> web.Resp
     model = request.match_info["deployment"] if deployment_api else body.get("model")
     if not isinstance(model, str) or not model:
         return _bad_request("you must provide a model parameter", "model")
-    items = _embedding_items(body.get("input"))
-    if items is None:
-        return _bad_request("Invalid 'input': expected a string, array of strings or token arrays.", "input")
-    dims = body.get("dimensions", 1536)
-    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 16384:
-        return _bad_request("Invalid 'dimensions': expected an integer between 1 and 16384.", "dimensions")
-    fmt = body.get("encoding_format") or "float"
-    if fmt == "float":
-        vectors: list[Any] = [gen.embedding_floats(x, dims) for x in items]
-    elif fmt == "base64":
-        vectors = [base64.b64encode(gen.embedding_bytes(x, dims)).decode() for x in items]
-    else:
-        return _bad_request("Invalid 'encoding_format': expected 'float' or 'base64'.", "encoding_format")
-    tokens = count_embedding_tokens(body["input"])
-    return web.Response(content_type=_JSON, body=orjson.dumps({
-        "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }))
+    return embedding_answer(body, model)
 
 
 async def _responses(request: web.Request, *, dated: bool) -> web.StreamResponse:
     """The Responses mode's answer (:mod:`fakeprovider.responses`) behind Azure's auth."""
     from . import responses
-    from .server import COUNTER
 
-    pre = await _prelude(request, deployment_api=dated)
+    pre = await prelude(request, _RULES[dated])
     if isinstance(pre, web.Response):
         return pre
     sc, body = pre
@@ -231,29 +159,9 @@ async def _responses(request: web.Request, *, dated: bool) -> web.StreamResponse
     n = next(request.app[COUNTER])
     created = int(time.time())
     if body.get("stream") is True:
-        head, events, tail = responses.stream_events(plan, n, created, sc)
-        frames = head + (events[: max(1, len(events) // 2)] if sc.cut else events + tail)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        if sc.slow:
-            for i, frame in enumerate(frames):
-                if i:
-                    await asyncio.sleep(sc.slow)
-                await resp.write(frame)
-            data = b""
-        else:
-            data = b"".join(frames)
-        if sc.cut:
-            return await _abort_after(request, resp, data)
-        await resp.write(data)
-        return resp
-    data = responses.response_body(plan, n, created, sc)
-    if sc.cut:
-        resp = web.StreamResponse(headers={"Content-Type": _JSON})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return web.Response(body=data, content_type=_JSON)
+        return await write_events(request, resp, cut_events(*responses.stream_events(plan, n, created, sc), sc), sc)
+    return await send_whole(request, responses.response_body(plan, n, created, sc), sc)
 
 
 async def deployment_chat(request: web.Request) -> web.StreamResponse:

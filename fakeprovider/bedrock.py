@@ -28,7 +28,6 @@ a signed reasoning block comes first.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import re
@@ -40,8 +39,9 @@ from aiohttp import web
 
 from . import content as gen
 from .chat import BadRequest, Chat, plan_chat
+from .common import COUNTER, Rules, cut_events, prelude, send_whole, write_events
 from .eventstream import event_frame
-from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
+from .scenarios import Scenario
 from .tokens import count_tokens
 
 __all__ = ["ROUTES", "BedrockError", "Plan", "plan_claude", "plan_converse"]
@@ -409,33 +409,25 @@ def _check_auth(request: web.Request) -> BedrockError | None:
     return None
 
 
-async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
-    if data:
-        await resp.write(data)
-    if request.transport is not None:
-        request.transport.close()  # flushes what was written, then hangs up (the cut scenario)
-    return resp
-
-
 async def _send_frames(request: web.Request, rid: str, head: list[bytes], body: list[bytes], tail: list[bytes],
                        sc: Scenario, extra: dict[str, str]) -> web.StreamResponse:
     if sc.garbage and body:
         body = [body[0][:-4] + bytes(b ^ 0xFF for b in body[0][-4:]), *body[1:]]  # wrong message CRC
-    frames = head + (body[: max(1, len(body) // 2)] if sc.cut and body else body) + ([] if sc.cut else tail)
     resp = web.StreamResponse(headers={"Content-Type": _EVENTSTREAM, "x-amzn-RequestId": rid, **extra})
-    await resp.prepare(request)
-    if sc.slow:
-        for i, frame in enumerate(frames):
-            if i:
-                await asyncio.sleep(sc.slow)
-            await resp.write(frame)
-        data = b""
-    else:
-        data = b"".join(frames)
-    if sc.cut:
-        return await _abort_after(request, resp, data)
-    await resp.write(data)
-    return resp
+    return await write_events(request, resp, cut_events(head, body, tail, sc), sc)
+
+
+def _auth(request: web.Request) -> web.Response | None:
+    failure = _check_auth(request)
+    return None if failure is None else failure.response()
+
+
+_RULES = Rules(
+    scenario_error=lambda message: _invalid(message).response(),
+    forced=lambda status: _FORCED[status].response(),
+    auth=_auth,
+    bad_json=lambda: BedrockError(400, "SerializationException", "The request body is not valid JSON.").response(),
+)
 
 
 def _pad(i: int) -> str:
@@ -443,37 +435,14 @@ def _pad(i: int) -> str:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    from .server import COUNTER, RECORDS  # late: server.py imports this module for its routes
-
-    raw = await request.read() if request.can_read_body else b""
-    body: Any = None
-    bad_json = False
-    if raw:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            bad_json = True
-    records = request.app.get(RECORDS)
-    if records is not None:
-        records.append({"method": request.method, "path": request.path,
-                        "headers": {k.lower(): v for k, v in request.headers.items()}, "body": body})
+    pre = await prelude(request, _RULES)
+    if isinstance(pre, web.Response):
+        return pre
+    sc, body = pre
     model, operation = request.match_info["model_id"], request.match_info["operation"]
-    spec = request.match_info.get("scenario")
+    claude = operation.startswith("invoke")
     try:
-        sc = parse_scenarios(spec) if spec else DEFAULT
-        failure = _check_auth(request)
-        if failure is not None:
-            raise failure
-        if sc.pre_delay:
-            await asyncio.sleep(sc.pre_delay)
-        if sc.error is not None:
-            raise _FORCED[sc.error]
-        if bad_json:
-            raise BedrockError(400, "SerializationException", "The request body is not valid JSON.")
-        claude = operation.startswith("invoke")
         plan = plan_claude(body, model, sc) if claude else plan_converse(body, model, sc)
-    except ScenarioError as exc:
-        return _invalid(str(exc)).response()
     except BedrockError as exc:
         return exc.response()
     n = next(request.app[COUNTER])
@@ -492,12 +461,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if claude:
         headers |= {"X-Amzn-Bedrock-Input-Token-Count": str(plan.chat.prompt_tokens),
                     "X-Amzn-Bedrock-Output-Token-Count": str(plan.output_tokens)}
-    if sc.cut:
-        resp = web.StreamResponse(headers={"Content-Type": _JSON, **headers})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return web.Response(body=data, content_type=_JSON, headers=headers)
+    return await send_whole(request, data, sc, headers)
 
 
 #: (method, path, handler) for server.make_app, which also mounts them under /s/{scenario}.

@@ -15,7 +15,6 @@ compact JSON of their ``args``/``response``) and counted with
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ import orjson
 from aiohttp import web
 
 from . import content as gen
-from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
+from .common import COUNTER, Rules, read_request, screen, send_whole, write_events
+from .scenarios import Scenario
 from .tokens import count_chat_prompt_tokens, count_tokens
 
 __all__ = ["ROUTES", "GeminiError", "Plan", "plan_generate", "response_body", "stream_chunks"]
@@ -438,14 +438,6 @@ def _error(exc: GeminiError) -> web.Response:
     return web.Response(body=exc.body(), status=exc.code, content_type=_JSON)
 
 
-async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
-    if data:
-        await resp.write(data)
-    if request.transport is not None:
-        request.transport.close()  # flushes what was written, then hangs up (the cut scenario)
-    return resp
-
-
 async def _send_stream(request: web.Request, chunks: list[dict[str, Any]], sc: Scenario, sse: bool) -> web.StreamResponse:
     if sse:
         events = [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks]
@@ -458,53 +450,29 @@ async def _send_stream(request: web.Request, chunks: list[dict[str, Any]], sc: S
     if sc.cut:  # about half, never the closing chunk
         events = events[: (len(events) - 1) // 2] if len(events) > 2 else [events[0][: len(events[0]) // 2]]
     resp = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    if sc.slow:
-        for i, event in enumerate(events):
-            if i:
-                await asyncio.sleep(sc.slow)
-            await resp.write(event)
-        data = b""
-    else:
-        data = b"".join(events)
-    if sc.cut:
-        return await _abort_after(request, resp, data)
-    await resp.write(data)
-    return resp
+    return await write_events(request, resp, events, sc)
+
+
+def _auth(request: web.Request) -> web.Response | None:
+    if request.headers.get("x-goog-api-key", "").strip() or request.query.get("key", "").strip():
+        return None
+    return _error(_NO_KEY)
+
+
+_RULES = Rules(  # no bad_json: that is answered after the method check, in handle()
+    scenario_error=lambda message: _error(_invalid(message)),
+    forced=lambda status: _error(_FORCED[status]),
+    auth=_auth,
+    query=True,
+)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    from .server import COUNTER, RECORDS  # late: server.py imports this module for its routes
-
-    raw = await request.read() if request.can_read_body else b""
-    body: Any = None
-    bad_json = False
-    if raw:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            bad_json = True
-    records = request.app.get(RECORDS)
-    if records is not None:
-        records.append({
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "body": body,
-        })
+    body, bad_json = await read_request(request, query=_RULES.query)
     model, _, method = request.match_info["target"].rpartition(":")
-    spec = request.match_info.get("scenario")
-    try:
-        sc = parse_scenarios(spec) if spec else DEFAULT
-    except ScenarioError as exc:
-        return _error(_invalid(str(exc)))
-    if not (request.headers.get("x-goog-api-key", "").strip() or request.query.get("key", "").strip()):
-        return _error(_NO_KEY)
-    if sc.pre_delay:
-        await asyncio.sleep(sc.pre_delay)
-    if sc.error is not None:
-        return _error(_FORCED[sc.error])
+    sc = await screen(request, _RULES)
+    if isinstance(sc, web.Response):
+        return sc
     if method not in ("generateContent", "streamGenerateContent", "batchEmbedContents", "embedContent") or not model:
         return _error(GeminiError(404, f"Method {method or '(none)'} is not found for models/{model}.", "NOT_FOUND"))
     if bad_json:
@@ -518,13 +486,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     rid = f"fake-gemini-{next(request.app[COUNTER])}"
     if method == "streamGenerateContent":
         return await _send_stream(request, stream_chunks(plan, rid, sc), sc, request.query.get("alt") == "sse")
-    data = response_body(plan, rid, sc)
-    if sc.cut:
-        resp = web.StreamResponse(headers={"Content-Type": _JSON})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return web.Response(body=data, content_type=_JSON)
+    return await send_whole(request, response_body(plan, rid, sc), sc)
 
 
 #: (method, path, handler) for server.make_app, which also mounts them under /s/{scenario}.

@@ -35,7 +35,6 @@ Reasoning tokens = ``count_tokens`` of the reasoning text and are part of ``outp
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from aiohttp import web
 
 from . import content as gen
 from .chat import BadRequest
+from .common import COUNTER, cut_events, prelude, send_whole, write_events
 from .scenarios import Scenario
 from .tokens import count_chat_prompt_tokens, count_tokens
 
@@ -458,9 +458,9 @@ def stream_events(plan: Plan, n: int, created: int, sc: Scenario) -> tuple[list[
 # HTTP
 # --------------------------------------------------------------------------
 async def create_response(request: web.Request) -> web.StreamResponse:
-    from .server import COUNTER, _abort_after, _bad_request, _prelude, _raw  # late: server.py imports this module
+    from .server import OPENAI_RULES, _bad_request  # late: server.py imports this module
 
-    pre = await _prelude(request)
+    pre = await prelude(request, OPENAI_RULES)
     if isinstance(pre, web.Response):
         return pre
     sc, body = pre
@@ -471,29 +471,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     n = next(request.app[COUNTER])
     created = int(time.time())
     if body.get("stream") is True:
-        head, events, tail = stream_events(plan, n, created, sc)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        frames = head + (events[: max(1, len(events) // 2)] if sc.cut else events + tail)
-        if sc.slow:
-            for i, frame in enumerate(frames):
-                if i:
-                    await asyncio.sleep(sc.slow)
-                await resp.write(frame)
-            data = b""
-        else:
-            data = b"".join(frames)  # one write: far cheaper under load
-        if sc.cut:
-            return await _abort_after(request, resp, data)
-        await resp.write(data)
-        return resp
-    data = response_body(plan, n, created, sc)
-    if sc.cut:  # promise the full Content-Length, deliver half, hang up
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return _raw(data)
+        return await write_events(request, resp, cut_events(*stream_events(plan, n, created, sc), sc), sc)
+    return await send_whole(request, response_body(plan, n, created, sc), sc)
 
 
 #: (method, path, handler) for server.make_app, which also mounts them under /s/{scenario}.

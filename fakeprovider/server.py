@@ -13,7 +13,6 @@ precomputed bytes for constant bodies, no middleware, no access log.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from collections import deque
@@ -28,9 +27,10 @@ from .anthropic import ROUTES as ANTHROPIC_ROUTES
 from .azure import ROUTES as AZURE_ROUTES
 from .bedrock import ROUTES as BEDROCK_ROUTES
 from .chat import BadRequest, Chat, completion_body, plan_chat, stream_events
+from .common import COUNTER, RECORDS, Rules, cut_events, prelude, send_whole, write_events
 from .gemini import ROUTES as GEMINI_ROUTES
 from .responses import ROUTES as RESPONSES_ROUTES
-from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
+from .scenarios import Scenario
 from .tokens import count_embedding_tokens
 from .vertex import ROUTES as VERTEX_ROUTES
 
@@ -39,7 +39,6 @@ __all__ = ["MODEL_IDS", "make_app"]
 MODEL_IDS = ("gpt-4o-mini", "gpt-4o", "fake-model", "text-embedding-3-small")
 MAX_RECORDED = 1000
 _JSON = "application/json"
-_NO_BODY = object()  # body was present but not valid JSON
 
 
 def _err_bytes(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
@@ -63,10 +62,6 @@ _MODELS = orjson.dumps({
 })
 _OK = orjson.dumps({"ok": True})
 
-RECORDS = web.AppKey("records", deque)
-COUNTER = web.AppKey("counter", count)
-
-
 def _raw(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=body, status=status, content_type=_JSON, headers=headers)
 
@@ -76,83 +71,38 @@ def _bad_request(message: str, param: str | None = None) -> web.Response:
 
 
 # --------------------------------------------------------------------------
-# Common prelude: record, scenario, auth, delays, forced errors
+# Chat completions
 # --------------------------------------------------------------------------
-async def _prelude(request: web.Request) -> tuple[Scenario, Any] | web.Response:
-    """Return ``(scenario, parsed body)`` or the response that ends the request."""
-    raw = await request.read() if request.can_read_body else b""
-    body: Any = None
-    if raw:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = _NO_BODY
-    records = request.app.get(RECORDS)
-    if records is not None:
-        records.append({
-            "method": request.method,
-            "path": request.path,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "body": None if body is _NO_BODY else body,
-        })
-    spec = request.match_info.get("scenario")
-    try:
-        sc = parse_scenarios(spec) if spec else DEFAULT
-    except ScenarioError as exc:
-        return _bad_request(str(exc))
-    auth = request.headers.get("Authorization", "")
-    scheme, _, key = auth.partition(" ")
+def _bearer_auth(request: web.Request) -> web.Response | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return _raw(_NO_AUTH, 401)
-    if sc.pre_delay:
-        await asyncio.sleep(sc.pre_delay)
-    if sc.error is not None:
-        headers = {"Retry-After": "1"} if sc.error == 429 else None
-        return _raw(_FORCED[sc.error], sc.error, headers)
-    if body is _NO_BODY:
-        return _bad_request("We could not parse the JSON body of your request (fake).")
-    return sc, body
+    return None
 
 
-async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
-    """Write *data*, then drop the connection (the ``cut`` scenario).
+def _forced(status: int) -> web.Response:
+    return _raw(_FORCED[status], status, {"Retry-After": "1"} if status == 429 else None)
 
-    ``transport.close()`` flushes what was written before closing, so the
-    client really receives a truncated body; aiohttp swallows the resulting
-    ConnectionError when it tries to finish the response.
-    """
-    if data:
-        await resp.write(data)
-    if request.transport is not None:
-        request.transport.close()
-    return resp
+
+#: OpenAI's auth rule and error shapes (also the Responses mode's).
+OPENAI_RULES = Rules(
+    scenario_error=_bad_request,
+    forced=_forced,
+    auth=_bearer_auth,
+    bad_json=lambda: _bad_request("We could not parse the JSON body of your request (fake)."),
+)
 
 
 async def _send_stream(
     request: web.Request, chat: Chat, cid: str, created: int, sc: Scenario, include_usage: bool
 ) -> web.StreamResponse:
-    head, body, tail = stream_events(chat, cid, created, sc, include_usage)
+    events = cut_events(*stream_events(chat, cid, created, sc, include_usage), sc)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    events = head + (body[: max(1, len(body) // 2)] if sc.cut and body else body)
-    if not sc.cut:
-        events += tail
-    if sc.slow:
-        for i, ev in enumerate(events):
-            if i:
-                await asyncio.sleep(sc.slow)
-            await resp.write(ev)
-        data = b""
-    else:
-        data = b"".join(events)  # one write: far cheaper under load
-    if sc.cut:
-        return await _abort_after(request, resp, data)
-    await resp.write(data)
-    return resp
+    return await write_events(request, resp, events, sc)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    pre = await _prelude(request)
+    pre = await prelude(request, OPENAI_RULES)
     if isinstance(pre, web.Response):
         return pre
     sc, body = pre
@@ -166,14 +116,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         opts = body.get("stream_options")
         include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
         return await _send_stream(request, chat, cid, created, sc, include_usage)
-    data = completion_body(chat, cid, created, sc)
-    if sc.cut:
-        # Promise the full Content-Length, deliver half, hang up.
-        resp = web.StreamResponse(headers={"Content-Type": _JSON})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return _raw(data)
+    return await send_whole(request, completion_body(chat, cid, created, sc), sc)
 
 
 # --------------------------------------------------------------------------
@@ -197,7 +140,7 @@ def _embedding_items(value: Any) -> list[str | list[int]] | None:
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    pre = await _prelude(request)
+    pre = await prelude(request, OPENAI_RULES)
     if isinstance(pre, web.Response):
         return pre
     _, body = pre
@@ -208,7 +151,12 @@ async def embeddings(request: web.Request) -> web.Response:
         return _bad_request("you must provide a model parameter", "model")
     if body.get("input") is None:
         return _bad_request("Missing required parameter: 'input'.", "input")
-    items = _embedding_items(body["input"])
+    return embedding_answer(body, model)
+
+
+def embedding_answer(body: dict[str, Any], model: str) -> web.Response:
+    """The embeddings answer for a JSON-object *body* once *model* is known (also Azure's)."""
+    items = _embedding_items(body.get("input"))
     if items is None:
         return _bad_request("Invalid 'input': expected a string, array of strings or token arrays.", "input")
     dims = body.get("dimensions", 1536)
@@ -231,7 +179,7 @@ async def embeddings(request: web.Request) -> web.Response:
 
 
 async def models(request: web.Request) -> web.Response:
-    pre = await _prelude(request)
+    pre = await prelude(request, OPENAI_RULES)
     return pre if isinstance(pre, web.Response) else _raw(_MODELS)
 
 

@@ -27,7 +27,6 @@ in form (401 ``UNAUTHENTICATED`` otherwise); errors use Google's shape
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import time
@@ -38,7 +37,8 @@ import orjson
 from aiohttp import web
 
 from . import anthropic, gemini
-from .scenarios import DEFAULT, Scenario, ScenarioError, parse_scenarios
+from .common import COUNTER, Rules, prelude, record, screen, send_whole
+from .scenarios import Scenario
 
 __all__ = ["ANTHROPIC_VERSION", "ROUTES", "TOKEN_PREFIX"]
 
@@ -49,7 +49,6 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: "When making an access token request this value is always https://oauth2.googleapis.com/token"
 #: (https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests).
 GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"
-_NO_BODY = object()
 
 
 def _google_error(code: int, message: str, status: str) -> web.Response:
@@ -67,25 +66,6 @@ _FORCED = {
     500: (500, "Internal error encountered. (fake)", "INTERNAL"),
     503: (503, "The service is currently unavailable. (fake)", "UNAVAILABLE"),
 }
-
-
-def _record(request: web.Request, body: Any) -> None:
-    from .server import RECORDS  # late: server.py imports this module for its routes
-
-    records = request.app.get(RECORDS)
-    if records is not None:
-        records.append({
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "body": body,
-        })
-
-
-def _scenario(request: web.Request) -> Scenario:
-    spec = request.match_info.get("scenario")
-    return parse_scenarios(spec) if spec else DEFAULT
 
 
 # --------------------------------------------------------------------------
@@ -129,25 +109,26 @@ def check_assertion(assertion: str, audience: str, now: float | None = None) -> 
     return None
 
 
-async def token(request: web.Request) -> web.Response:
-    from .server import COUNTER
+def _token_forced(status: int) -> web.Response:
+    if status == 401:
+        return _oauth_error("invalid_client", "The OAuth client was not found. (fake)", 401)
+    return _oauth_error("internal_failure" if status >= 500 else "rate_limit_exceeded", "fake error", status)
 
+
+#: The token endpoint takes no credential but the assertion it checks below.
+_TOKEN_RULES = Rules(scenario_error=lambda message: _oauth_error("invalid_request", message), forced=_token_forced)
+
+
+async def token(request: web.Request) -> web.Response:
     raw = await request.read() if request.can_read_body else b""
     try:
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}
     except UnicodeDecodeError:
         form = {}
-    _record(request, form)
-    try:
-        sc = _scenario(request)
-    except ScenarioError as exc:
-        return _oauth_error("invalid_request", str(exc))
-    if sc.pre_delay:
-        await asyncio.sleep(sc.pre_delay)
-    if sc.error is not None:
-        if sc.error == 401:
-            return _oauth_error("invalid_client", "The OAuth client was not found. (fake)", 401)
-        return _oauth_error("internal_failure" if sc.error >= 500 else "rate_limit_exceeded", "fake error", sc.error)
+    record(request, form, query=True)
+    sc = await screen(request, _TOKEN_RULES)
+    if isinstance(sc, web.Response):
+        return sc
     grant = form.get("grant_type")
     if grant == JWT_BEARER:
         audience = str(request.url.with_query(None))
@@ -168,57 +149,36 @@ async def token(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------
 # Model routes: common prelude
 # --------------------------------------------------------------------------
-async def _prelude(request: web.Request) -> tuple[Scenario, Any, str, str] | web.Response:
-    """``(scenario, body, model, method)`` or the response that ends the request."""
-    raw = await request.read() if request.can_read_body else b""
-    body: Any = None
-    if raw:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = _NO_BODY
-    _record(request, None if body is _NO_BODY else body)
-    try:
-        sc = _scenario(request)
-    except ScenarioError as exc:
-        return _google_error(400, str(exc), "INVALID_ARGUMENT")
+def _auth(request: web.Request) -> web.Response | None:
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     suffix = credential.strip().removeprefix(TOKEN_PREFIX)
     if scheme.lower() != "bearer" or not credential.strip().startswith(TOKEN_PREFIX) or not suffix.isdigit():
         return _google_error(*_UNAUTHENTICATED)
-    if sc.pre_delay:
-        await asyncio.sleep(sc.pre_delay)
-    if sc.error is not None:
-        return _google_error(*_FORCED[sc.error])
-    if body is _NO_BODY:
-        return _google_error(400, "Invalid JSON payload received. Unexpected token.", "INVALID_ARGUMENT")
+    return None
+
+
+_RULES = Rules(
+    scenario_error=lambda message: _google_error(400, message, "INVALID_ARGUMENT"),
+    forced=lambda status: _google_error(*_FORCED[status]),
+    auth=_auth,
+    bad_json=lambda: _google_error(400, "Invalid JSON payload received. Unexpected token.", "INVALID_ARGUMENT"),
+    query=True,
+)
+
+
+async def _prelude(request: web.Request) -> tuple[Scenario, Any, str, str] | web.Response:
+    """``(scenario, body, model, method)`` or the response that ends the request."""
+    pre = await prelude(request, _RULES)
+    if isinstance(pre, web.Response):
+        return pre
     model, _, method = request.match_info["target"].rpartition(":")
-    return sc, body, model, method
-
-
-async def _abort_after(request: web.Request, resp: web.StreamResponse, data: bytes) -> web.StreamResponse:
-    if data:
-        await resp.write(data)
-    if request.transport is not None:
-        request.transport.close()  # flushes what was written, then hangs up (the cut scenario)
-    return resp
-
-
-async def _send_whole(request: web.Request, data: bytes, sc: Scenario) -> web.StreamResponse:
-    if sc.cut:  # promise the whole body, deliver half, hang up
-        resp = web.StreamResponse(headers={"Content-Type": _JSON})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        return await _abort_after(request, resp, data[: len(data) // 2])
-    return web.Response(body=data, content_type=_JSON)
+    return *pre, model, method
 
 
 # --------------------------------------------------------------------------
 # Gemini on Vertex
 # --------------------------------------------------------------------------
 async def google_model(request: web.Request) -> web.StreamResponse:
-    from .server import COUNTER
-
     pre = await _prelude(request)
     if isinstance(pre, web.Response):
         return pre
@@ -233,15 +193,13 @@ async def google_model(request: web.Request) -> web.StreamResponse:
     rid = f"fake-vertex-{next(request.app[COUNTER])}"
     if method == "streamGenerateContent":
         return await gemini._send_stream(request, gemini.stream_chunks(plan, rid, sc), sc, request.query.get("alt") == "sse")
-    return await _send_whole(request, gemini.response_body(plan, rid, sc), sc)
+    return await send_whole(request, gemini.response_body(plan, rid, sc), sc)
 
 
 # --------------------------------------------------------------------------
 # Claude on Vertex: the Anthropic mode's answers for Vertex's body
 # --------------------------------------------------------------------------
 async def anthropic_model(request: web.Request) -> web.StreamResponse:
-    from .server import COUNTER
-
     pre = await _prelude(request)
     if isinstance(pre, web.Response):
         return pre
@@ -267,7 +225,7 @@ async def anthropic_model(request: web.Request) -> web.StreamResponse:
     mid = f"msg_vrtx_fake{n}"
     if method == "streamRawPredict" or body.get("stream") is True:
         return await anthropic._send_stream(request, plan, mid, sc, rid)
-    return await _send_whole(request, anthropic.message_body(plan, mid, sc), sc)
+    return await send_whole(request, anthropic.message_body(plan, mid, sc), sc)
 
 
 _MODELS = "/projects/{project}/locations/{location}/publishers"
