@@ -14,9 +14,10 @@ from accounts.models import Group
 from billing.admin import ReadOnlyAdminMixin, format_usd
 from billing.models import ChannelModelPrice
 
+from .balance import BalanceError, BalanceUnsupported, channel_refresh_balance
 from .forms import ChannelForm
 from .models import Ability, Channel, ChannelStatus
-from .services import channel_set_status
+from .services import channel_duplicate, channel_set_status
 from .testing import channel_test
 from .types import type_info
 
@@ -113,7 +114,7 @@ class ChannelAdmin(admin.ModelAdmin):
             },
         ),
     )
-    actions = ("test_channels", "enable_channels", "disable_channels")
+    actions = ("test_channels", "enable_channels", "disable_channels", "duplicate_channels", "refresh_balances")
 
     def save_model(self, request: HttpRequest, obj: Channel, form: ModelForm, change: bool) -> None:
         if not change:
@@ -157,6 +158,22 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected channels")
     def disable_channels(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
         self._set_status(request, queryset, ChannelStatus.MANUALLY_DISABLED)
+
+    @admin.action(description="Duplicate selected channels (copies start disabled)")
+    def duplicate_channels(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        for channel in queryset:
+            copy = channel_duplicate(channel=channel)
+            self.message_user(request, f"{channel} copied as {copy} (disabled until you enable it).", messages.SUCCESS)
+
+    @admin.action(description="Refresh balance of selected channels")
+    def refresh_balances(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        for channel in queryset:
+            try:
+                balance = channel_refresh_balance(channel=channel)
+            except (BalanceUnsupported, BalanceError) as exc:
+                self.message_user(request, f"{channel}: {exc}", messages.WARNING)
+            else:
+                self.message_user(request, f"{channel}: balance ${balance:.2f}", messages.SUCCESS)
 
     @admin.display(description="type", ordering="type")
     def type_name(self, obj: Channel) -> str:

@@ -29,3 +29,29 @@ def channel_set_status(*, channel: Channel, status: ChannelStatus) -> Channel:
     channel.status = status
     channel.save(update_fields=["status"])
     return channel
+
+
+@transaction.atomic
+def channel_duplicate(*, channel: Channel) -> Channel:
+    """A copy of `channel` (key, models, groups, mapping, config, prices), created disabled so it
+    takes no traffic until the operator has reviewed and enabled it."""
+    from billing.models import ChannelModelPrice
+
+    copy = Channel.objects.create(
+        type=channel.type,
+        name=f"{channel.name} (copy)"[:64],
+        key=channel.key,
+        base_url=channel.base_url,
+        model_names=channel.model_names,
+        groups=channel.groups,
+        model_mapping=dict(channel.model_mapping or {}),
+        priority=channel.priority,
+        weight=channel.weight,
+        status=ChannelStatus.MANUALLY_DISABLED,
+        config=dict(channel.config or {}),
+        testing_model=channel.testing_model,
+    )
+    for price in ChannelModelPrice.objects.filter(channel=channel):
+        price.pk, price.channel = None, copy
+        price.save()
+    return copy

@@ -226,3 +226,29 @@ def test_test_action_reports_each_channel(root_client: Client, fake_provider: Fa
     assert good.test_time is not None and good.last_test_error == ""
     assert bad.last_test_error
     assert "passed at" in root_client.get(reverse("admin:channels_app_channel_change", args=[good.pk])).content.decode()
+
+
+@pytest.mark.django_db
+def test_duplicate_action_copies_a_channel_disabled_with_its_prices(root_client, make_channel):
+    from billing.models import ChannelModelPrice
+
+    channel = make_channel("dup-model", model_mapping={"dup-model": "real"}, priority=5)
+    ChannelModelPrice.objects.create(channel=channel, model="dup-model", input_price="1", output_price="2")
+    response = root_client.post(
+        "/admin/channels_app/channel/", {"action": "duplicate_channels", "_selected_action": [channel.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    copy = Channel.objects.exclude(pk=channel.pk).get(name__startswith=channel.name)
+    assert copy.status == ChannelStatus.MANUALLY_DISABLED and copy.key == channel.key
+    assert (copy.model_names, copy.model_mapping, copy.priority) == (channel.model_names, channel.model_mapping, 5)
+    assert ChannelModelPrice.objects.get(channel=copy).output_price == 2
+    assert not copy.abilities.filter(enabled=True).exists()
+
+
+@pytest.mark.django_db
+def test_refresh_balance_action_reports_unsupported_types(root_client, make_channel):
+    channel = make_channel("bal-model", type=14)  # Anthropic has no balance endpoint
+    response = root_client.post(
+        "/admin/channels_app/channel/", {"action": "refresh_balances", "_selected_action": [channel.pk]}, follow=True
+    )
+    assert response.status_code == 200 and b"no balance endpoint" in response.content
