@@ -37,6 +37,7 @@ class Stats:
     latencies: list[float] = field(default_factory=list)  # seconds, counted requests only
     ttfbs: list[float] = field(default_factory=list)  # first body chunk (streams)
     max_gaps: list[float] = field(default_factory=list)  # per counted stream: longest wait between two reads
+    gap_positions: list[float] = field(default_factory=list)  # when it ended: 0 = the stream's start, 1 = its end
     errors: int = 0  # counted requests that failed
     sent: int = 0  # every request sent, warm-up included
     ok: int = 0  # every request answered 200 and complete, warm-up included
@@ -67,6 +68,7 @@ async def one_request(
     stats.sent += 1
     first: float | None = None
     max_gap = 0.0
+    gap_end = 0.0
     size = 0
     try:
         async with session.post(url, data=body) as resp:
@@ -78,7 +80,7 @@ async def one_request(
                     if first is None:
                         first = now
                     elif now - last > max_gap:
-                        max_gap = now - last
+                        max_gap, gap_end = now - last, now
                     last = now
                     size += len(chunk)
                     tail = (tail + chunk[-64:])[-64:]
@@ -103,6 +105,7 @@ async def one_request(
         if first is not None:
             stats.ttfbs.append(first - start)
             stats.max_gaps.append(max_gap)
+            stats.gap_positions.append((gap_end - start) / (end - start) if max_gap else 0.0)
 
 
 def request_bodies(spec: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -192,6 +195,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "gap_p50": percentile(stats.max_gaps, 50) if streamed else None,  # of the per-stream longest gaps
         "gap_p99": percentile(stats.max_gaps, 99) if streamed else None,
         "gap_max": percentile(stats.max_gaps, 100) if streamed else None,
+        "gap_positions": [round(p, 2) for p in stats.gap_positions],
         "body_bytes": stats.body_bytes,
         "errors": stats.errors,
         "error_samples": stats.error_samples,

@@ -126,19 +126,21 @@ def big_stream(stack: Stack, direct_url: str, megabytes: int, chunks: int) -> tu
 
 def slow_streams(stack: Stack, direct_url: str, count: int, scenario: str) -> tuple[list[str], dict[str, Any]]:
     """`count` slow streams at once (the fake provider's slow= scenario), directly and through the gateway."""
-    rows, result = [], {}
+    rows, ends, result = [], [], {}
     for name, url, headers in (("direct (fake provider)", direct_url, "Bearer sk-upstream"),
                                ("gateway", stack.gateway_url, f"Bearer sk-{stack.token}")):  # fmt: skip
         spec = {"url": url, "headers": {"Authorization": headers}, "warmup": 0, "stream": True, "stream_model": "bench-slow",
                 "concurrency": count, "requests": count, "duration": 600, "timeout": 300,
                 "rss_pids": workers(stack) if name == "gateway" else [], "rss_every": 0.5}  # fmt: skip
         m = run_loadgen(spec, limit=700)
-        rss = max((max(s["rss"].values()) for s in m["rss_samples"] if s["rss"]), default=0.0)
+        rss = max((max(s["rss"].values()) for s in m["rss_samples"] if s["rss"]), default=None)
+        where = Counter("start" if p < 0.2 else "end" if p > 0.8 else "middle" for p in m["gap_positions"])
+        ends.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in where.most_common()))
         print(f"slow streams {name}: {m['ok']}/{m['sent']} ok, longest gap {m['gap_max']:.0f} ms, TTFB max "
               f"{m['ttfb_max']:.0f} ms, errors {m['errors']} {m['error_samples'][:2]}", flush=True)  # fmt: skip
         rows.append(f"| {name} | {m['ok']}/{m['sent']} | {m['gap_p50']:.0f} | {m['gap_p99']:.0f} | {m['gap_max']:.0f} | "
                     f"{m['ttfb_p50']:.0f} | {m['ttfb_max']:.0f} | {m['p50'] / 1000:.2f} | {m['max'] / 1000:.2f} | "
-                    f"{rss:.0f} |" if m["n"] else f"| {name} | 0/{m['sent']} | - | - | - | - | - | - | - | - |")  # fmt: skip
+                    f"{'-' if rss is None else f'{rss:.0f}'} |" if m["n"] else f"| {name} | 0/{m['sent']} | - | - | - | - | - | - | - | - |")  # fmt: skip
         result = m
     m = result
     ok = m["n"] == count and m["gap_max"] is not None and m["gap_max"] <= 1000
@@ -150,6 +152,8 @@ def slow_streams(stack: Stack, direct_url: str, count: int, scenario: str) -> tu
         "| path | complete | gap p50 ms | gap p99 ms | gap max ms | TTFB p50 ms | TTFB max ms | total p50 s | total max s | worker RSS max MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        "Where in the stream the longest gap ended (start = first 20% of its time, end = last 20%): " + "; ".join(ends),
         "",
         f"Target: no stream starves for more than 1 s between two chunks -> "
         f"{'met' if ok else 'MISSED'} (gateway longest gap {m['gap_max'] or 0:.0f} ms; errors {m['errors']})",

@@ -19,7 +19,7 @@ Measurement = dict[str, Any]  # loadgen's JSON + case, target, round, concurrenc
 TARGETS = ("direct", "gateway", "litellm")
 COLUMNS = [
     "case", "target", "req/s", "p50 ms", "p90 ms", "p99 ms", "TTFB p50", "TTFB p99", "+p50 ms", "+p90 ms",
-    "+p99 ms", "+TTFB p50", "errors", "CPU ms/req", "CPU split %", "DB CPU ms/req", "RSS MiB", "client cores", "other cores",
+    "+p99 ms", "+TTFB p50", "errors", "CPU ms/req", "CPU split %", "DB CPU ms/req (pg+redis)", "RSS MiB", "client cores", "other cores",
 ]  # fmt: skip
 RATIO_COLUMNS = ["case", "req/s", "p50", "+p50", "+p99", "+TTFB p50", "CPU/req", "RSS"]
 PACKAGES = ["Django", "uvicorn", "uvloop", "httptools", "aiohttp", "orjson", "psycopg", "redis", "channels"]
@@ -74,22 +74,23 @@ def summarise(results: list[Measurement]) -> dict[str, dict[str, dict[str, Any]]
                 row["+" + key] = _diff(m[key], direct[key]) if direct is not None and target != "direct" else None
             row["cpu_ms"] = cpu_ms(m, [target])
             row["split"] = cpu_split(m, target)
-            row["db_ms"] = cpu_ms(m, ["postgres", "redis"]) if target == "gateway" else None
+            pg, redis = cpu_ms(m, ["postgres"]), cpu_ms(m, ["redis"])
+            row["db"] = f"{pg:.2f}+{redis:.2f}" if target == "gateway" and pg is not None and redis is not None else "-"
             out.setdefault(case, {})[target] = row
     return out
 
 
 def table_rows(summary: dict[str, dict[str, dict[str, Any]]], pg: bool) -> tuple[list[str], list[list[str]]]:
-    columns = [c for c in COLUMNS if pg or c != "DB CPU ms/req"]
+    columns = [c for c in COLUMNS if pg or c != "DB CPU ms/req (pg+redis)"]
     rows = []
     for case, targets in summary.items():
         for target, r in targets.items():
             cells = [case, target, f"{r['rps']:.0f}", _ms(r["p50"]), _ms(r["p90"]), _ms(r["p99"]), _ms(r["ttfb_p50"]),
                      _ms(r["ttfb_p99"]), _ms(r["+p50"], True), _ms(r["+p90"], True), _ms(r["+p99"], True),
-                     _ms(r["+ttfb_p50"], True), str(r["errors_all"]), _ms(r["cpu_ms"]), r["split"], _ms(r["db_ms"]),
+                     _ms(r["+ttfb_p50"], True), str(r["errors_all"]), _ms(r["cpu_ms"]), r["split"], r["db"],
                      f"{r['rss_max']:.0f}", f"{r['client_cores']:.2f}", f"{r['other_cores']:.2f}"]  # fmt: skip
             if not pg:
-                del cells[COLUMNS.index("DB CPU ms/req")]
+                del cells[COLUMNS.index("DB CPU ms/req (pg+redis)")]
             rows.append(cells)
     return columns, rows
 

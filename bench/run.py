@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             rss = [f"{pid} {role} {r:.0f} MiB" for pid, role, r in bench.stack.gateway_processes()]
             notes = ["Gateway RSS at the end: " + ", ".join(rss)]
             kind = "quick" if args.quick else "standard"
+            if args.concurrency != [1, 8, 32, 64]:  # a partial run gets its own section
+                kind += "-c" + "-".join(map(str, args.concurrency))
             sections.append(
                 (f"main-{db}-{kind}", f"Comparison ({kind}, {db})", comparison_section(bench, results, notes))
             )
