@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 from relay.db import Cursor, Database
 
+from . import batch as batching
+
 HELD, SETTLED, REFUNDED = 1, 2, 3
 LOG_CONSUME, LOG_ERROR = 2, 8
 
@@ -239,6 +241,8 @@ class Ledger:
     async def settle(self, s: Settlement) -> bool:
         """Apply the final cost once. Returns False if this request was already settled."""
         s.created_at = self.db.timestamp(s.created_at)  # type: ignore[assignment]
+        if batching.enabled():
+            return await self._settle_batched(s)
         if self.db.vendor == "postgresql":
             has_channel = s.channel_id is not None and s.quota != 0
             params: list[object] = [REFUNDED if s.refund else SETTLED, s.quota, s.created_at, s.request_id]
@@ -251,3 +255,41 @@ class Ledger:
             row = await self.db.fetchone(_pg_settle_sql(s.write_log, has_channel), params)
             return bool(row and row[0])
         return await self.db.transaction(lambda cur: _settle_steps(cur, s))
+
+    async def _settle_batched(self, s: Settlement) -> bool:
+        """Claim the charge and write the log now; leave the counters to billing.batch."""
+        if self.db.vendor == "postgresql":
+            params: list[object] = [REFUNDED if s.refund else SETTLED, s.quota, s.created_at, s.request_id]
+            if s.write_log:
+                params += list(_log_params(s))
+            row = await self.db.fetchone(_pg_claim_sql(s.write_log), params)
+            held = None if row is None else int(row[0])
+        else:
+            held = await self.db.transaction(lambda cur: _claim_steps(cur, s))
+        if held is None:
+            return False
+        batching.batch.add(s, s.quota - held)
+        return True
+
+
+def _claim_steps(cur: Cursor, s: Settlement) -> int | None:
+    cur.execute(_CLAIM_CHARGE_SELECT, (s.request_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    status = REFUNDED if s.refund else SETTLED
+    if cur.execute(_CLAIM_CHARGE_UPDATE, (status, s.quota, s.created_at, s.request_id)) != 1:
+        return None
+    if s.write_log:
+        cur.execute(_INSERT_LOG, _log_params(s))
+    return int(row[0])
+
+
+def _pg_claim_sql(write_log: bool) -> str:
+    sql = (
+        "WITH c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
+        " WHERE request_id = %s AND status = 1 RETURNING held_quota)"
+    )
+    if write_log:
+        sql += f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {', '.join(['%s'] * 20)} FROM c RETURNING 1)"
+    return sql + " SELECT held_quota FROM c"

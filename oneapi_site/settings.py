@@ -410,7 +410,7 @@ LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 0, minimum=0)  # database `lo
 # The original's documentation spells it TRACE_RENTATION_DAYS; both names work.
 TRACE_RETENTION_DAYS = env_int("TRACE_RETENTION_DAYS", env_int("TRACE_RENTATION_DAYS", 30, minimum=0), minimum=0)
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)  # rows per DELETE
-BATCH_UPDATE_ENABLED = env_bool("BATCH_UPDATE_ENABLED", False)  # accepted; see README "Operations"
+BATCH_UPDATE_ENABLED = env_bool("BATCH_UPDATE_ENABLED", False)  # billing/batch.py
 BATCH_UPDATE_INTERVAL = env_int("BATCH_UPDATE_INTERVAL", 5, minimum=1)
 # Each entry: the default period (seconds or a UTC crontab), overridden by its BEAT_* variable.
 CELERY_BEAT_SCHEDULE.update(

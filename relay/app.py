@@ -13,11 +13,13 @@ import logging
 import orjson
 from django.conf import settings
 
+from billing import batch as batching
+
 from . import metrics, tracing, url_options
 from .asgi_io import ClientGone, Receive, Responder, Scope, Send, header_map, read_body
 from .cache import cache
 from .context import RelayContext
-from .db import close_database
+from .db import close_database, get_database
 from .errors import InvalidRequest, RelayError
 from .formats import FORMATS, CallerFormat
 from .http import close_session
@@ -44,6 +46,8 @@ class RelayApp:
         async with self._start_lock:
             await cache.start()
             tracing.writer.start()
+            if batching.enabled():
+                batching.batch.start(get_database())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
@@ -124,6 +128,8 @@ class RelayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self._drain()
+                if batching.enabled():
+                    await batching.batch.stop(get_database())  # what the last settles left
                 await tracing.writer.stop()
                 await limiter.close()
                 metrics.process_exit()
