@@ -7,7 +7,6 @@ adaptor will see it.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ import pytest
 
 from fakeprovider.anthropic import count_messages_prompt_tokens, parse_anthropic_scenarios
 from fakeprovider.process import FakeProvider, start_fake_provider
+from fakeprovider.tests.raw import raw_post
 from fakeprovider.tokens import count_tokens
 
 anthropic = pytest.importorskip("anthropic")
@@ -66,15 +66,7 @@ def post(fp: FakeProvider, body: Any, headers: dict[str, str], scenario: str | N
 
 
 def raw_http(fp: FakeProvider, path: str, body: Any) -> bytes:
-    data = json.dumps(body).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
-    with socket.create_connection((fp.host, fp.port), timeout=5) as sock:
-        sock.sendall(head + data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return raw_post(fp, path, body, {"x-api-key": "k", "anthropic-version": "2023-06-01"})
 
 
 # ---------------------------------------------------------------------------- plain messages

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import math
-import socket
 import struct
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from fakeprovider.process import FakeProvider, start_fake_provider
+from fakeprovider.tests.raw import raw_post
 from fakeprovider.tokens import count_chat_prompt_tokens, count_tokens
 
 AUTH = {"Authorization": "Bearer sk-test", "Content-Type": "application/json"}
@@ -91,16 +91,7 @@ def stream(fp: FakeProvider, scenario: str | None = None, **body: Any) -> tuple[
 
 
 def raw_http(fp: FakeProvider, path: str, body: Any) -> bytes:
-    """Raw HTTP/1.1 exchange, read to EOF: sees exactly what a cut connection delivered."""
-    data = json.dumps(body).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
-    with socket.create_connection((fp.host, fp.port), timeout=5) as sock:
-        sock.sendall(head + data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return raw_post(fp, path, body, {"Authorization": "Bearer k"})
 
 
 # ---------------------------------------------------------- routes and auth

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from fakeprovider.process import FakeProvider, start_fake_provider
+from fakeprovider.tests.raw import raw_post
 from fakeprovider.tokens import count_chat_prompt_tokens, count_tokens
 
 KEY = {"x-goog-api-key": "AIza-fake", "Content-Type": "application/json"}
@@ -252,15 +252,7 @@ def test_stream_without_alt_sse_is_a_json_array(fp: FakeProvider) -> None:
 
 
 def raw_http(fp: FakeProvider, path: str, body: Any) -> bytes:
-    data = json.dumps(body).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nx-goog-api-key: k\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
-    with socket.create_connection((fp.host, fp.port), timeout=5) as sock:
-        sock.sendall(head + data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return raw_post(fp, path, body, {"x-goog-api-key": "k"})
 
 
 def test_cut_and_garbage(fp: FakeProvider) -> None:
