@@ -81,7 +81,7 @@ def start_gateway(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Liv
     }
     log_path = tmp_dir / f"gateway-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "oneapi_site.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        [sys.executable, "-m", "oneapi_site.webserver", "oneapi_site.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
         cwd=ROOT,
         env=env,
         stdout=log_path.open("wb"),

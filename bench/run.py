@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--profile", type=int, nargs="?", const=10, metavar="S", help="mode: py-spy a worker for S s at c=32"
     )
+    p.add_argument(
+        "--web", default="", metavar="CMD", help="gateway web command instead of the Procfile's (to compare servers)"
+    )
     p.add_argument("--pg", action="store_true", help="PostgreSQL + Redis instead of SQLite")
     p.add_argument("--pg-admin-dsn", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/5", help="Redis db for --pg (flushed!)")
@@ -89,7 +92,7 @@ class Bench:
 
     def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
         self.args = args
-        self.stack = Stack(tmp, args.workers, args.pg, args.pg_admin_dsn, args.redis)
+        self.stack = Stack(tmp, args.workers, args.pg, args.pg_admin_dsn, args.redis, args.web)
         self.nginx = Nginx()
         self.litellm = LiteLLM(tmp, args.workers, args.litellm_spec) if args.compare and not args.no_litellm else None
         self.gateway_runs: list[dict[str, Any]] = []

@@ -91,12 +91,13 @@ def _role(pid: int) -> str:
 class Stack:
     """Fake provider + database (+ Redis) + uvicorn gateway for one benchmark run."""
 
-    def __init__(self, tmp: Path, workers: int, pg: bool, pg_admin_dsn: str, redis_url: str) -> None:
+    def __init__(self, tmp: Path, workers: int, pg: bool, pg_admin_dsn: str, redis_url: str, web: str = "") -> None:
         self.tmp = tmp
         self.workers = workers
         self.pg = pg
         self.pg_admin_dsn = pg_admin_dsn
         self.redis_url = redis_url
+        self.web = web  # a web command line instead of the Procfile's
         self.token = "bench" + secrets.token_hex(12)
         self.log_path = tmp / "gateway.log"
         self.fake: FakeProvider | None = None
@@ -175,7 +176,7 @@ class Stack:
         env = self.env()
         env.update(HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY=str(self.workers))
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-        self.command = expand(read_procfile(REPO / "Procfile")["web"], env)
+        self.command = expand(self.web or read_procfile(REPO / "Procfile")["web"], env)
         log = self.log_path.open("ab")
         self.gateway = subprocess.Popen(
             self.command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Container entry point: one image, one process per container.
-#   web      uvicorn (WEB_CONCURRENCY workers), drains streams for SHUTDOWN_TIMEOUT_SEC on SIGTERM
+#   web      uvicorn (WEB_CONCURRENCY workers, one SO_REUSEPORT socket each), drains streams for SHUTDOWN_TIMEOUT_SEC on SIGTERM
 #   worker   Celery worker
 #   beat     Celery beat (run exactly one)
 #   migrate  apply database migrations, then exit
@@ -14,7 +14,7 @@ case "${1:-web}" in
       mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
       find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
     fi
-    exec uvicorn oneapi_site.asgi:application \
+    exec python -m oneapi_site.webserver oneapi_site.asgi:application \
       --host "${HOST:-0.0.0.0}" --port "${PORT:-3000}" \
       --workers "${WEB_CONCURRENCY:-2}" \
       --no-access-log \

@@ -2,18 +2,16 @@
 
 - PostgreSQL: psycopg's async connection pool (autocommit; the ledger's writes are single
   statements, so each one is atomic on its own).
-- SQLite: one connection per worker used from the event loop thread. Statements take
-  microseconds and WAL keeps readers unblocked, so running them inline is cheaper than any
-  hand-off; `transaction()` groups statements with BEGIN IMMEDIATE.
+- SQLite: one connection per worker used from the event loop thread, with group commit (see
+  relay/db_sqlite.py).
 - Other vendors (MySQL): the same portable statements through Django's connection in a thread.
 
-SQL is written with %s placeholders and translated for sqlite3.
+SQL is written with %s placeholders (translated for sqlite3).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -64,52 +62,6 @@ class Database:
 
     async def close(self) -> None:
         return None
-
-
-_SQLITE_SQL: dict[str, str] = {}
-
-
-def _sqlite_sql(sql: str) -> str:
-    translated = _SQLITE_SQL.get(sql)
-    if translated is None:
-        translated = _SQLITE_SQL[sql] = sql.replace("%s", "?")
-    return translated
-
-
-class SQLiteDatabase(Database):
-    vendor = "sqlite"
-
-    def timestamp(self, value: datetime) -> object:
-        # Django keeps SQLite datetimes as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff".
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-
-    def __init__(self, path: str, busy_timeout_ms: int) -> None:
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-
-    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        return self._conn.execute(_sqlite_sql(sql), params).fetchone()
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(_sqlite_sql(sql), params).fetchall()
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        return self._conn.execute(_sqlite_sql(sql), params).rowcount
-
-    async def transaction(self, body: Callable[[Cursor], T]) -> T:
-        raw = self._conn.cursor()
-        raw.execute("BEGIN IMMEDIATE")
-        try:
-            result = body(Cursor(raw, _sqlite_sql))
-        except BaseException:
-            raw.execute("ROLLBACK")
-            raise
-        raw.execute("COMMIT")
-        return result
-
-    async def close(self) -> None:
-        self._conn.close()
 
 
 class PostgresDatabase(Database):
@@ -206,6 +158,8 @@ _database: Database | None = None
 
 
 def get_database() -> Database:
+    from .db_sqlite import SQLiteDatabase
+
     global _database
     if _database is None:
         db = settings.DATABASES["default"]

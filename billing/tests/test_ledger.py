@@ -11,7 +11,8 @@ from django.conf import settings
 from accounts.models import ApiKey
 from billing.ledger import Hold, HoldOutcome, Ledger, Settlement
 from billing.models import ChargeStatus, ConsumeLog, LogType, RequestCharge
-from relay.db import Database, PostgresDatabase, SQLiteDatabase, ThreadedDjangoDatabase, _postgres_conninfo
+from relay.db import Database, PostgresDatabase, ThreadedDjangoDatabase, _postgres_conninfo
+from relay.db_sqlite import SQLiteDatabase
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

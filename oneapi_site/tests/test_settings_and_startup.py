@@ -64,5 +64,5 @@ def test_procfile_commands_expand_defaults_like_a_shell():
     processes = read_procfile(ROOT / "Procfile")
     assert set(processes) == {"web", "worker", "beat"}
     argv = expand(processes["web"], {"PORT": "4000"})
-    assert argv[:2] == ["uvicorn", "oneapi_site.asgi:application"]
+    assert argv[:4] == ["python", "-m", "oneapi_site.webserver", "oneapi_site.asgi:application"]
     assert argv[argv.index("--port") + 1] == "4000" and argv[argv.index("--host") + 1] == "0.0.0.0"
