@@ -72,6 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--web", default="", metavar="CMD", help="gateway web command instead of the Procfile's (to compare servers)"
     )
+    p.add_argument("--profile-concurrency", type=int, default=32, help="requests in flight while profiling")
     p.add_argument("--pg", action="store_true", help="PostgreSQL + Redis instead of SQLite")
     p.add_argument("--pg-admin-dsn", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/5", help="Redis db for --pg (flushed!)")
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.gateway_runs.append(m)
             sections.append((f"slow-streams-{db}", f"Slow streams: {args.slow_streams} at once ({db})", lines))
         if args.profile:
-            lines, m = modes.profile(bench.stack, args.profile, BENCH / "profile.svg")
+            lines, m = modes.profile(bench.stack, args.profile, BENCH / "profile.svg", args.profile_concurrency)
             bench.gateway_runs.append(m)
             sections.append((f"profile-{db}", f"Profile of a gateway worker at c=32 ({db})", lines))
         bill = bench.billing_check()

@@ -128,6 +128,10 @@ SQLITE_BUSY_TIMEOUT_MS = env_int("SQLITE_BUSY_TIMEOUT", 10000, minimum=0)
 SQL_MAX_OPEN_CONNS = env_int("SQL_MAX_OPEN_CONNS", 20, minimum=1)
 SQL_MAX_IDLE_CONNS = env_int("SQL_MAX_IDLE_CONNS", 4, minimum=0)
 SQL_MAX_LIFETIME = env_int("SQL_MAX_LIFETIME", 300, minimum=1)
+# PostgreSQL: the relay's accounting commits without waiting for the WAL flush (like SQLite's
+# synchronous=NORMAL): a killed gateway loses nothing, a PostgreSQL crash the last ~0.6 s.
+# Every request updates the same key and user rows, so waiting for each flush serialises them.
+SQL_RELAY_SYNCHRONOUS_COMMIT = env_bool("SQL_RELAY_SYNCHRONOUS_COMMIT", False)
 
 _dsn = env_database("SQL_DSN")
 if _dsn is None:

@@ -67,12 +67,15 @@ class Database:
 class PostgresDatabase(Database):
     vendor = "postgresql"
 
-    def __init__(self, conninfo: str, max_size: int) -> None:
+    def __init__(self, conninfo: str, max_size: int, synchronous_commit: bool = True) -> None:
         from psycopg_pool import AsyncConnectionPool
 
-        self._pool = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True, "prepare_threshold": 1}
-        )
+        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 1}
+        if not synchronous_commit:
+            # https://www.postgresql.org/docs/current/wal-async-commit.html: no corruption, at
+            # most ~3 x wal_writer_delay of commits lost if PostgreSQL itself crashes.
+            kwargs["options"] = "-c synchronous_commit=off"
+        self._pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
         self._opened = False
         self._lock = asyncio.Lock()
 
@@ -167,7 +170,9 @@ def get_database() -> Database:
         if engine.endswith("sqlite3"):
             _database = SQLiteDatabase(str(db["NAME"]), settings.SQLITE_BUSY_TIMEOUT_MS)
         elif engine.endswith("postgresql"):
-            _database = PostgresDatabase(_postgres_conninfo(db), settings.SQL_MAX_OPEN_CONNS)
+            _database = PostgresDatabase(
+                _postgres_conninfo(db), settings.SQL_MAX_OPEN_CONNS, settings.SQL_RELAY_SYNCHRONOUS_COMMIT
+            )
         else:
             _database = ThreadedDjangoDatabase(engine.rsplit(".", 1)[-1])
     return _database

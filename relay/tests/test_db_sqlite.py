@@ -185,3 +185,37 @@ def test_a_cancelled_caller_still_gets_its_body_committed(tmp_path: Path) -> Non
         return int(row[0])
 
     assert asyncio.run(main()) == 7
+
+
+def test_a_busy_wal_is_started_over_while_others_keep_writing(tmp_path: Path) -> None:
+    """Another process writes all the time (as a second worker does): the WAL must not grow without end."""
+    path = tmp_path / "db.sqlite3"
+    _make_db(path)
+    stop = threading.Event()
+
+    def other_worker() -> None:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        while not stop.is_set():
+            conn.execute("INSERT INTO counters (n) VALUES (1)")
+        conn.close()
+
+    async def main() -> tuple[int, int]:
+        db = SQLiteDatabase(str(path), busy_timeout_ms=5000, checkpoint_seconds=0.02)
+        db._checkpointer.RESTART_FRAMES = 200  # type: ignore[misc]
+        for _ in range(3000):
+            await db.transaction(lambda cur: cur.execute("UPDATE counters SET n = n + 1 WHERE id = 1"))
+        wal_bytes = (tmp_path / "db.sqlite3-wal").stat().st_size
+        restarts = db._checkpointer.restarts
+        await db.close()
+        return wal_bytes, restarts
+
+    writer = threading.Thread(target=other_worker)
+    writer.start()
+    try:
+        wal_bytes, restarts = asyncio.run(main())
+    finally:
+        stop.set()
+        writer.join()
+    assert restarts >= 1
+    assert wal_bytes < 2000 * 4120  # thousands of commits by both, yet the WAL stays small
