@@ -61,6 +61,8 @@ class SQLiteDatabase(Database):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        # When this connection starts the WAL over, it cuts the file back to this size.
+        self._conn.execute(f"PRAGMA journal_size_limit = {2 * _Checkpointer.RESTART_FRAMES * 4096}")
         self._busy_timeout = busy_timeout_ms / 1000
         self._checkpointer = _Checkpointer(path, busy_timeout_ms, checkpoint_seconds)
         self._queue: list[_Queued] = []
@@ -228,8 +230,6 @@ class _Checkpointer:
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout)
-        # The WAL file is cut back to this size whenever it starts over.
-        conn.execute(f"PRAGMA journal_size_limit = {self.RESTART_FRAMES * 4096}")
         try:
             while not self._stopped:
                 self._wake.wait(self._interval)
