@@ -34,7 +34,10 @@ def run_loadgen(spec: dict[str, Any], limit: float | None = None) -> dict[str, A
         stop_group(proc, grace=2.0)
     if not out.strip():
         raise BenchError(f"load generator failed:\n{err[-3000:]}")
-    return dict(json.loads(out.splitlines()[-1]))
+    try:
+        return dict(json.loads(out.splitlines()[-1]))
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"load generator output cut short ({len(out)} bytes, exit {proc.returncode}):\n{err[-3000:]}") from exc
 
 
 def workers(stack: Stack) -> list[int]:
@@ -134,7 +137,7 @@ def slow_streams(stack: Stack, direct_url: str, count: int, scenario: str) -> tu
                 "rss_pids": workers(stack) if name == "gateway" else [], "rss_every": 0.5}  # fmt: skip
         m = run_loadgen(spec, limit=700)
         rss = max((max(s["rss"].values()) for s in m["rss_samples"] if s["rss"]), default=None)
-        where = Counter("start" if p < 0.2 else "end" if p > 0.8 else "middle" for p in m["gap_positions"])
+        where = Counter({k: v for k, v in m["gap_positions"].items() if v})
         ends.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in where.most_common()))
         print(f"slow streams {name}: {m['ok']}/{m['sent']} ok, longest gap {m['gap_max']:.0f} ms, TTFB max "
               f"{m['ttfb_max']:.0f} ms, errors {m['errors']} {m['error_samples'][:2]}", flush=True)  # fmt: skip

@@ -217,16 +217,16 @@ class Ledger:
         if self.db.vendor == "postgresql":
             head = (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota)
             if extend:
-                row = await self.db.fetchone(_PG_EXTEND, (*head, h.quota, h.request_id))
+                row = await self.db.write(_PG_EXTEND, (*head, h.quota, h.request_id))
             else:
-                row = await self.db.fetchone(_PG_HOLD, (*head, h.request_id, h.user_id, h.key_id, h.quota, now))
+                row = await self.db.write(_PG_HOLD, (*head, h.request_id, h.user_id, h.key_id, h.quota, now))
             key_ok, user_ok, charged = row if row else (0, 0, 0)
             if charged:
                 return HoldOutcome.OK
             if user_ok:  # only when extending a charge that was settled meanwhile
-                await self.db.execute(_PG_UNHOLD_USER, (h.quota, h.user_id))
+                await self.db.write(_PG_UNHOLD_USER + " RETURNING id", (h.quota, h.user_id))
             if key_ok:  # the key was debited but the user could not be: give it back
-                await self.db.execute(_PG_UNHOLD_KEY, (h.quota, h.key_id))
+                await self.db.write(_PG_UNHOLD_KEY + " RETURNING id", (h.quota, h.key_id))
                 return HoldOutcome.KEY_REFUSED if user_ok else HoldOutcome.USER_REFUSED
             return HoldOutcome.KEY_REFUSED
 
@@ -252,7 +252,7 @@ class Ledger:
                 params += [s.quota, s.channel_id]
             if s.write_log:
                 params += list(_log_params(s))
-            row = await self.db.fetchone(_pg_settle_sql(s.write_log, has_channel), params)
+            row = await self.db.write(_pg_settle_sql(s.write_log, has_channel), params)
             return bool(row and row[0])
         return await self.db.transaction(lambda cur: _settle_steps(cur, s))
 
@@ -262,7 +262,7 @@ class Ledger:
             params: list[object] = [REFUNDED if s.refund else SETTLED, s.quota, s.created_at, s.request_id]
             if s.write_log:
                 params += list(_log_params(s))
-            row = await self.db.fetchone(_pg_claim_sql(s.write_log), params)
+            row = await self.db.write(_pg_claim_sql(s.write_log), params)
             held = None if row is None else int(row[0])
         else:
             held = await self.db.transaction(lambda cur: _claim_steps(cur, s))

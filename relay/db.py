@@ -60,11 +60,34 @@ class Database:
         """Run `body` (sync, statements only) atomically."""
         raise NotImplementedError
 
+    async def write(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        """A data-modifying statement whose result row the caller needs (the ledger's holds and
+        settles). Backends that can commit it together with others' writes do (group commit)."""
+        return await self.transaction(lambda cur: (cur.execute(sql, params), cur.fetchone())[1])
+
     async def close(self) -> None:
         return None
 
 
+_WRITE_BATCH = 64  # statements per group commit
+# Every write batch takes this transaction-scoped advisory lock first, so batches of different
+# workers run one after another: two batches each locking several key and user rows in
+# different orders could otherwise deadlock (PostgreSQL would break it after deadlock_timeout).
+_WRITE_LOCK = 0x0A11A9E1
+
+
 class PostgresDatabase(Database):
+    """psycopg's async pool, autocommit; the ledger's writes are grouped (see `write`).
+
+    Every request updates its key's and user's rows, and with one hot key that serialised all
+    requests on row locks, each waiting for the previous one's commit (bench: 318 req/s at 32
+    in flight, 2.8 ms of PostgreSQL CPU per request). `write` queues the statement; one batch
+    at a time per worker sends the queued statements in one pipeline inside one transaction,
+    so a batch costs one round trip and one commit, and its statements never wait for each
+    other. If any statement fails, the batch's transaction is rolled back whole and each
+    statement runs again alone, so only the bad one fails.
+    """
+
     vendor = "postgresql"
 
     def __init__(self, conninfo: str, max_size: int, synchronous_commit: bool = True) -> None:
@@ -78,6 +101,9 @@ class PostgresDatabase(Database):
         self._pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
         self._opened = False
         self._lock = asyncio.Lock()
+        self._writes: list[tuple[str, Params, asyncio.Future[tuple[Any, ...] | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.commits = 0  # write batches committed (tests read it)
 
     async def _ensure_open(self) -> None:
         if not self._opened:
@@ -104,12 +130,53 @@ class PostgresDatabase(Database):
             cur = await conn.execute(sql, params)
             return cur.rowcount
 
+    async def write(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        future: asyncio.Future[tuple[Any, ...] | None] = asyncio.get_running_loop().create_future()
+        self._writes.append((sql, params, future))
+        if self._writer is None or self._writer.done():
+            # Not tied to the caller: a caller cancelled meanwhile does not cancel the others'
+            # writes, and its own statement still runs (a settle must not be lost).
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+        return await future
+
+    async def _write_batches(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes[:_WRITE_BATCH], self._writes[_WRITE_BATCH:]
+            try:
+                rows = await self._commit_batch([(sql, params) for sql, params, _ in batch])
+            except Exception:
+                for sql, params, future in batch:
+                    try:
+                        row = await self.fetchone(sql, params)
+                    except Exception as exc:
+                        if not future.done():
+                            future.set_exception(exc)
+                    else:
+                        if not future.done():
+                            future.set_result(row)
+                continue
+            for (_, _, future), row in zip(batch, rows, strict=True):
+                if not future.done():
+                    future.set_result(row)
+
+    async def _commit_batch(self, statements: list[tuple[str, Params]]) -> list[tuple[Any, ...] | None]:
+        await self._ensure_open()
+        async with self._pool.connection() as conn, conn.pipeline():
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                cursors = [await conn.execute(sql, params) for sql, params in statements]
+            rows = [await cur.fetchone() for cur in cursors]
+        self.commits += 1
+        return rows
+
     async def transaction(self, body: Callable[[Cursor], T]) -> T:
         # The ledger uses single statements on PostgreSQL; this path serves rare multi-statement
         # work (it runs the sync body on a sync connection in a thread).
         return await asyncio.to_thread(_django_transaction, body)
 
     async def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            await self._writer  # what was queued is written before the pool closes
         if self._opened:
             await self._pool.close()
 

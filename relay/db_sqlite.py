@@ -67,6 +67,7 @@ class SQLiteDatabase(Database):
         self._checkpointer = _Checkpointer(path, busy_timeout_ms, checkpoint_seconds)
         self._queue: list[_Queued] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._busy_since = 0.0
         self._pause = 0.0001
         self.commits = 0  # COMMITs done (tests and the benchmark read it)
@@ -112,7 +113,9 @@ class SQLiteDatabase(Database):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((body, future))
-        if self._flush_handle is None:
+        if self._flush_handle is None or self._flush_loop is not loop:
+            # (A handle of another loop: one that was closed with a flush still scheduled.)
+            self._flush_loop = loop
             self._flush_handle = loop.call_soon(self._flush)
         return await future
 
@@ -172,7 +175,7 @@ class SQLiteDatabase(Database):
                 raise
             return
         for future, result, error in outcomes:
-            if future.done():  # the caller was cancelled; the body ran all the same
+            if future.done() or future.get_loop().is_closed():  # the caller is gone; the body ran all the same
                 continue
             if error is not None:
                 future.set_exception(error)

@@ -96,7 +96,7 @@ class PassthroughStream(_Observed):
     def _event(self, event: bytes) -> tuple[bytes, int] | None:
         raw = event + b"\n\n"
         had_error = self.error is not None
-        tokens = self.observe(self._decoder.feed(raw))
+        tokens = self.observe(self._decoder.feed_event(event))
         if self.error is not None and not had_error:
             if not self._forwardable(event):
                 return None  # garbage the decoder refused: the relay ends with an error of its own

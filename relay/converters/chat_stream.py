@@ -203,6 +203,12 @@ class StreamDecoder:
             self._event(event, out)
         return out
 
+    def feed_event(self, event: bytes) -> list[StreamEvent]:
+        """One SSE event already split off (the pass-through splits once for itself and us)."""
+        out: list[StreamEvent] = []
+        self._event(event, out)
+        return out
+
     def close(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         rest = self._splitter.close()

@@ -186,6 +186,10 @@ class StreamDecoder:
             out.extend(self._event(raw))
         return out
 
+    def feed_event(self, event: bytes) -> list[ir.StreamEvent]:
+        """One SSE event already split off (the pass-through splits once for itself and us)."""
+        return self._event(event)
+
     def close(self) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
         rest = self._sse.close()

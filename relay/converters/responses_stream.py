@@ -88,6 +88,12 @@ class StreamDecoder:
             self._handle(raw, out)
         return out
 
+    def feed_event(self, event: bytes) -> list[ir.StreamEvent]:
+        """One SSE event already split off (the pass-through splits once for itself and us)."""
+        out: list[ir.StreamEvent] = []
+        self._handle(event, out)
+        return out
+
     def close(self) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
         rest = self._sse.close()

@@ -1,0 +1,87 @@
+"""PostgreSQL group commit (relay/db.py `PostgresDatabase.write`), on the real server (CI's second run)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from relay.db import PostgresDatabase, _postgres_conninfo
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+        reason="PostgreSQL only: the CI's PostgreSQL + Redis run covers it",
+    ),
+]
+
+
+@pytest.fixture
+def counters():  # type: ignore[no-untyped-def]
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS test_counters (id int PRIMARY KEY, n int NOT NULL)")
+        cur.execute("DELETE FROM test_counters")
+        cur.execute("INSERT INTO test_counters VALUES (1, 0), (2, 0)")
+    yield
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE test_counters")
+
+
+def _run(body: Any) -> Any:
+    async def main() -> Any:
+        db = PostgresDatabase(_postgres_conninfo(settings.DATABASES["default"]), 4)
+        try:
+            return await body(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+ADD = "UPDATE test_counters SET n = n + %s WHERE id = %s RETURNING n"
+
+
+def test_concurrent_writes_share_commits_and_each_gets_its_row(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> tuple[list[Any], int]:
+        rows = await asyncio.gather(*(db.write(ADD, (1, 1)) for _ in range(40)))
+        return rows, db.commits
+
+    rows, commits = _run(body)
+    assert sorted(row[0] for row in rows) == list(range(1, 41))  # each saw its own increment
+    assert commits < 40  # queued together, committed together
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters WHERE id = 1")
+        assert cur.fetchone() == (40,)
+
+
+def test_a_failing_statement_fails_alone(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> list[Any]:
+        writes = [db.write(ADD, (1, 2)) for _ in range(5)]
+        writes.append(db.write("UPDATE test_counters SET n = n / 0 WHERE id = 2 RETURNING n"))
+        writes += [db.write(ADD, (1, 2)) for _ in range(5)]
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    results = _run(body)
+    assert "division by zero" in str(results[5])
+    assert sorted(row[0] for i, row in enumerate(results) if i != 5) == list(range(1, 11))
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters WHERE id = 2")
+        assert cur.fetchone() == (10,)  # the batch was rolled back, then each ran again alone
+
+
+def test_a_cancelled_caller_still_gets_its_write(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> None:
+        task = asyncio.ensure_future(db.write(ADD, (7, 1)))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    _run(body)  # close() waits for the queued write
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters WHERE id = 1")
+        assert cur.fetchone() == (7,)
