@@ -160,20 +160,6 @@ class PostgresDatabase(Database):
                     future.set_result(row)
 
     async def _commit_batch(self, statements: list[tuple[str, Params]]) -> list[tuple[Any, ...] | None]:
-        if len(statements) == 1:
-            # Alone (a quiet moment): one autocommit statement is atomic by itself, and costs a
-            # third of BEGIN + lock + statement + COMMIT. Without the advisory lock it can
-            # deadlock with another worker's batch (a user's two keys used at once, in both);
-            # PostgreSQL then aborts one side after deadlock_timeout, and this side tries again.
-            from psycopg.errors import DeadlockDetected
-
-            sql, params = statements[0]
-            for attempt in range(3):
-                try:
-                    return [await self.fetchone(sql, params)]
-                except DeadlockDetected:
-                    if attempt == 2:
-                        raise
         await self._ensure_open()
         async with self._pool.connection() as conn, conn.pipeline():
             async with conn.transaction():
