@@ -85,3 +85,25 @@ def test_a_cancelled_caller_still_gets_its_write(counters) -> None:  # type: ign
     with connection.cursor() as cur:
         cur.execute("SELECT n FROM test_counters WHERE id = 1")
         assert cur.fetchone() == (7,)
+
+
+def test_two_workers_batching_the_same_rows_never_deadlock(counters) -> None:  # type: ignore[no-untyped-def]
+    """Two workers (two pools), each with batches that lock the same two rows in both orders."""
+    forward = "WITH a AS (UPDATE test_counters SET n = n + 1 WHERE id = 1 RETURNING n) UPDATE test_counters SET n = n + 1 WHERE id = 2 AND (SELECT count(*) FROM a) >= 0 RETURNING n"
+    backward = "WITH a AS (UPDATE test_counters SET n = n + 1 WHERE id = 2 RETURNING n) UPDATE test_counters SET n = n + 1 WHERE id = 1 AND (SELECT count(*) FROM a) >= 0 RETURNING n"
+
+    async def main() -> list[Any]:
+        conninfo = _postgres_conninfo(settings.DATABASES["default"])
+        workers = [PostgresDatabase(conninfo, 4), PostgresDatabase(conninfo, 4)]
+        try:
+            writes = [db.write(forward if (i + j) % 2 else backward) for i in range(100) for j, db in enumerate(workers)]
+            return await asyncio.gather(*writes, return_exceptions=True)
+        finally:
+            for db in workers:
+                await db.close()
+
+    results = asyncio.run(main())
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters ORDER BY id")
+        assert cur.fetchall() == [(200,), (200,)]
