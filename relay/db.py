@@ -156,17 +156,29 @@ class PostgresDatabase(Database):
                             future.set_result(row)
                 continue
             for (_, _, future), row in zip(batch, rows, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(row, Exception):
+                    future.set_exception(row)
+                else:
                     future.set_result(row)
 
-    async def _commit_batch(self, statements: list[tuple[str, Params]]) -> list[tuple[Any, ...] | None]:
+    async def _commit_batch(self, statements: list[tuple[str, Params]]) -> list[tuple[Any, ...] | None | Exception]:
+        """Raises only if the transaction was rolled back (so the caller may run them again)."""
         await self._ensure_open()
         async with self._pool.connection() as conn, conn.pipeline():
-            async with conn.transaction():
+            async with conn.transaction():  # a statement's error surfaces here, at COMMIT's sync
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
                 cursors = [await conn.execute(sql, params) for sql, params in statements]
-            rows = [await cur.fetchone() for cur in cursors]
-        self.commits += 1
+            self.commits += 1
+            # Committed: from here an error (a statement without a result row) is that
+            # statement's alone, and nothing may run again.
+            rows: list[tuple[Any, ...] | None | Exception] = []
+            for cur in cursors:
+                try:
+                    rows.append(await cur.fetchone())
+                except Exception as exc:
+                    rows.append(exc)
         return rows
 
     async def transaction(self, body: Callable[[Cursor], T]) -> T:

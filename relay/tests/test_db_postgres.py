@@ -107,3 +107,16 @@ def test_two_workers_batching_the_same_rows_never_deadlock(counters) -> None:  #
     with connection.cursor() as cur:
         cur.execute("SELECT n FROM test_counters ORDER BY id")
         assert cur.fetchall() == [(200,), (200,)]
+
+
+def test_a_statement_without_a_result_row_fails_alone_and_is_not_run_twice(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> list[Any]:
+        writes = [db.write(ADD, (1, 1)), db.write("UPDATE test_counters SET n = n + 100 WHERE id = 2"), db.write(ADD, (1, 1))]
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    results = _run(body)
+    assert isinstance(results[1], Exception)  # no RETURNING: nothing to fetch
+    assert results[0] == (1,) and results[2] == (2,)
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters ORDER BY id")
+        assert cur.fetchall() == [(2,), (100,)]  # committed once, not again by a fallback
