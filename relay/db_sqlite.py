@@ -57,12 +57,15 @@ class SQLiteDatabase(Database):
     vendor = "sqlite"
 
     def __init__(self, path: str, busy_timeout_ms: int, checkpoint_seconds: float = 1.0) -> None:
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+        # Opening may wait for another worker's lock (once per worker); from then on the
+        # connection never waits inside SQLite (busy_timeout 0, see the module docstring).
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         # When this connection starts the WAL over, it cuts the file back to this size.
         self._conn.execute(f"PRAGMA journal_size_limit = {2 * _Checkpointer.RESTART_FRAMES * 4096}")
+        self._conn.execute("PRAGMA busy_timeout = 0")
         self._busy_timeout = busy_timeout_ms / 1000
         self._checkpointer = _Checkpointer(path, busy_timeout_ms, checkpoint_seconds)
         self._queue: list[_Queued] = []
