@@ -41,6 +41,10 @@ def set_price(model: str, input_usd: str, output_usd: str, cached_usd: str | Non
     ModelPrice.objects.update_or_create(
         model=model, defaults={"input_price": input_usd, "output_price": output_usd, "cached_input_price": cached_usd}
     )
+    # The live gateway sees the change at its next cache poll (CACHE_CHANGE_POLL_SECONDS = 0.2 in
+    # tests). A channel made just before may already be in its snapshot without this price, and a
+    # request sent at once would be priced at the default (seen once in CI on a loaded machine).
+    time.sleep(0.6)
 
 
 def request(
