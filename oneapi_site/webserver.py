@@ -43,14 +43,18 @@ class ReusePortMultiprocess(Multiprocess):
         # uvicorn bound `sockets[0]` without SO_REUSEPORT, which proved the port free (so a
         # second gateway started on the same port still fails instead of sharing it). TCP
         # only: a Unix socket or an inherited fd is shared as uvicorn does.
-        self.slot_sockets: list[list[socket.socket]] = []
         first = sockets[0]
+        self._shared = sockets
+        self._reuseport: tuple[socket.AddressFamily, tuple[str, int]] | None = None
         if first.family in (socket.AF_INET, socket.AF_INET6) and config.uds is None and config.fd is None:
-            address = first.getsockname()[:2]
+            self._reuseport = (first.family, first.getsockname()[:2])
             first.close()
-            self.slot_sockets = [[reuseport_socket(first.family, address)] for _ in range(self.processes_num)]
-        else:
-            self.slot_sockets = [sockets for _ in range(self.processes_num)]
+        self.slot_sockets = [self._new_slot_sockets() for _ in range(self.processes_num)]
+
+    def _new_slot_sockets(self) -> list[socket.socket]:
+        if self._reuseport is None:
+            return self._shared
+        return [reuseport_socket(*self._reuseport)]
 
     def _spawn(self, slot: int) -> Process:
         process = Process(self.config, self.slot_sockets[slot])
@@ -97,11 +101,7 @@ class ReusePortMultiprocess(Multiprocess):
 
     def handle_ttin(self) -> None:
         logger.info("Received SIGTTIN, adding a worker.")
-        template = self.slot_sockets[0][0]
-        if template.family in (socket.AF_INET, socket.AF_INET6) and len(self.slot_sockets[0]) == 1:
-            self.slot_sockets.append([reuseport_socket(template.family, template.getsockname()[:2])])
-        else:
-            self.slot_sockets.append(self.slot_sockets[0])
+        self.slot_sockets.append(self._new_slot_sockets())
         self.processes_num += 1
         self.processes.append(self._spawn(len(self.processes)))
 
@@ -115,7 +115,7 @@ class ReusePortMultiprocess(Multiprocess):
         process.terminate()
         process.join()
         sockets = self.slot_sockets.pop()
-        if sockets is not self.slot_sockets[0]:
+        if self._reuseport is not None:  # its own socket; the shared one stays open
             for sock in sockets:
                 sock.close()
 

@@ -69,6 +69,20 @@ class Database:
         return None
 
 
+def answer(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Give a queued caller its result, or its error when `outcome` is an exception.
+
+    Group commit runs what was queued even when the caller is gone (cancelled, or its event
+    loop closed); then there is nobody to answer.
+    """
+    if future.done() or future.get_loop().is_closed():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 _WRITE_BATCH = 64  # statements per group commit
 # Every write batch takes this transaction-scoped advisory lock first, so batches of different
 # workers run one after another: two batches each locking several key and user rows in
@@ -147,21 +161,12 @@ class PostgresDatabase(Database):
             except Exception:
                 for sql, params, future in batch:
                     try:
-                        row = await self.fetchone(sql, params)
+                        answer(future, await self.fetchone(sql, params))
                     except Exception as exc:
-                        if not future.done():
-                            future.set_exception(exc)
-                    else:
-                        if not future.done():
-                            future.set_result(row)
+                        answer(future, exc)
                 continue
             for (_, _, future), row in zip(batch, rows, strict=True):
-                if future.done():
-                    continue
-                if isinstance(row, Exception):
-                    future.set_exception(row)
-                else:
-                    future.set_result(row)
+                answer(future, row)
 
     async def _commit_batch(self, statements: list[tuple[str, Params]]) -> list[tuple[Any, ...] | None | Exception]:
         """Raises only if the transaction was rolled back (so the caller may run them again)."""

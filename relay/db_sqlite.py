@@ -27,11 +27,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .db import Cursor, Database, Params
+from .db import Cursor, Database, Params, answer
 
 T = TypeVar("T")
 
 MAX_BATCH = 64  # bodies per COMMIT: bounds how long one batch holds the loop and the lock
+FIRST_PAUSE, MAX_PAUSE = 0.0001, 0.005  # seconds between tries while another worker holds the lock
 
 _SQLITE_SQL: dict[str, str] = {}
 
@@ -44,10 +45,9 @@ def sqlite_sql(sql: str) -> str:
 
 
 def is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
+    # sqlite_errorcode is set on every sqlite3 error since Python 3.11; the low byte is the
+    # primary code (SQLITE_BUSY_SNAPSHOT and the like are extended codes of SQLITE_BUSY).
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 _Queued = tuple[Callable[[Cursor], Any], "asyncio.Future[Any]"]
@@ -72,7 +72,7 @@ class SQLiteDatabase(Database):
         self._flush_handle: asyncio.Handle | None = None
         self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._busy_since = 0.0
-        self._pause = 0.0001
+        self._pause = FIRST_PAUSE
         self.commits = 0  # COMMITs done (tests and the benchmark read it)
 
     def timestamp(self, value: datetime) -> object:
@@ -82,7 +82,7 @@ class SQLiteDatabase(Database):
     # -- reads: inline (WAL readers never wait for writers; retried in the rare busy case) ----
     async def _retry(self, attempt: Callable[[], T]) -> T:
         deadline = 0.0
-        pause = 0.0001
+        pause = FIRST_PAUSE
         while True:
             try:
                 return attempt()
@@ -95,7 +95,7 @@ class SQLiteDatabase(Database):
                 elif now >= deadline:
                     raise
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.005)
+            pause = min(pause * 2, MAX_PAUSE)
 
     async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         return await self._retry(lambda: self._conn.execute(sqlite_sql(sql), params).fetchone())
@@ -135,15 +135,14 @@ class SQLiteDatabase(Database):
                 self._busy_since = now
             if is_busy(exc) and now - self._busy_since < self._busy_timeout:
                 self._flush_handle = loop.call_later(self._pause, self._flush)
-                self._pause = min(self._pause * 2, 0.005)
+                self._pause = min(self._pause * 2, MAX_PAUSE)
                 return
-            self._busy_since, self._pause = 0.0, 0.0001
+            self._busy_since, self._pause = 0.0, FIRST_PAUSE
             queued, self._queue = self._queue, []
             for _, future in queued:
-                if not future.done():
-                    future.set_exception(exc)
+                answer(future, exc)
             return
-        self._busy_since, self._pause = 0.0, 0.0001
+        self._busy_since, self._pause = 0.0, FIRST_PAUSE
         batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
         self._run_batch(batch)
         if self._queue:
@@ -154,17 +153,15 @@ class SQLiteDatabase(Database):
         """Inside BEGIN IMMEDIATE: each body in a savepoint, then one COMMIT, then the answers."""
         raw = self._conn.cursor()
         cursor = Cursor(raw, sqlite_sql)
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[Any] = []  # each body's result, or the exception it raised
         try:
-            for body, future in batch:
+            for body, _ in batch:
                 raw.execute("SAVEPOINT body")
                 try:
-                    result = body(cursor)
+                    outcomes.append(body(cursor))
                 except Exception as exc:
                     raw.execute("ROLLBACK TO body")
-                    outcomes.append((future, None, exc))
-                else:
-                    outcomes.append((future, result, None))
+                    outcomes.append(exc)
                 raw.execute("RELEASE body")
             raw.execute("COMMIT")
             self.commits += 1
@@ -172,18 +169,12 @@ class SQLiteDatabase(Database):
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                answer(future, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
             if not isinstance(exc, Exception):
                 raise
             return
-        for future, result, error in outcomes:
-            if future.done() or future.get_loop().is_closed():  # the caller is gone; the body ran all the same
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            answer(future, outcome)
 
     async def close(self) -> None:
         # What is still queued (shutdown raced a request) is written, waiting for the lock here.
