@@ -41,9 +41,14 @@ def set_price(model: str, input_usd: str, output_usd: str, cached_usd: str | Non
     ModelPrice.objects.update_or_create(
         model=model, defaults={"input_price": input_usd, "output_price": output_usd, "cached_input_price": cached_usd}
     )
-    # The live gateway sees the change at its next cache poll (CACHE_CHANGE_POLL_SECONDS = 0.2 in
-    # tests). A channel made just before may already be in its snapshot without this price, and a
-    # request sent at once would be priced at the default (seen once in CI on a loaded machine).
+    wait_for_gateway_cache()
+
+
+def wait_for_gateway_cache() -> None:
+    """Let the live gateway see the latest changes: it reloads at its next cache poll
+    (CACHE_CHANGE_POLL_SECONDS = 0.2 in tests). A poll between two setup steps (two channels, a
+    channel then its price) leaves it with only the first until the next one; a request sent at
+    once would see half the setup (both seen in CI on a loaded machine)."""
     time.sleep(0.6)
 
 

@@ -12,7 +12,7 @@ from billing.models import ChargeStatus, ConsumeLog, LogType, RequestCharge
 from channels_app.models import Ability
 from fakeprovider.tokens import count_chat_prompt_tokens
 
-from .helpers import client, expected_quota, set_price, wait_for
+from .helpers import client, expected_quota, set_price, wait_for, wait_for_gateway_cache
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HELLO = [{"role": "user", "content": "Say hello in one sentence."}]
@@ -56,6 +56,7 @@ def test_retry_on_another_channel_charges_once(live_gateway, fake_provider, make
     good = make_channel(unique_model, priority=0)
     user = make_user(quota=1_000_000)
     key, raw = make_key(user, remain_quota=1_000_000)
+    wait_for_gateway_cache()  # both channels, not only the failing one
     raw_response = client(live_gateway.url, raw).chat.completions.with_raw_response.create(model=unique_model, messages=HELLO)
     reply = raw_response.parse()
     request_id = raw_response.headers["x-oneapi-request-id"]
