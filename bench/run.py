@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,6 +50,9 @@ from servers import BenchError, Stack, tail  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REQUEST_TIMEOUT = 30.0
+#: Logged requests in the database before a run: a production gateway holds months of them
+#: (10 req/s for a day is 864,000), and each request's index writes cost more on a bigger database.
+PREFILL = 1_000_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,6 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--profile-concurrency", type=int, default=32, help="requests in flight while profiling")
     p.add_argument("--pg", action="store_true", help="PostgreSQL + Redis instead of SQLite")
+    p.add_argument("--prefill", type=int, default=PREFILL, metavar="N",
+                   help="logged requests the database holds before the run (a production-sized history)")
     p.add_argument("--pg-admin-dsn", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/5", help="Redis db for --pg (flushed!)")
     p.add_argument("--output", default=str(BENCH / "RESULTS.md"), help="Markdown file to update ('' = none)")
@@ -110,6 +116,10 @@ class Bench:
         upstreams = {model: self.nginx.base_url + prefix for model, prefix in NGINX_MODELS.items()}
         upstreams["bench-slow"] = f"{stack.fake.base_url}/s/{args.slow_scenario}"
         stack.setup_database(upstreams)
+        if args.prefill:
+            started = time.monotonic()
+            stack.prefill(args.prefill)
+            print(f"bench: database prefilled with {args.prefill:,} logged requests in {time.monotonic() - started:.0f} s", flush=True)
         stack.start_gateway()
         print(
             f"bench: nginx {self.nginx.base_url}, fake provider {stack.fake.base_url}, gateway {stack.gateway_url}",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, User, UserStatus
@@ -14,6 +14,11 @@ from accounts.models import ApiKey, User, UserStatus
 from .models import ChargeStatus, ConsumeLog, LogType, RequestCharge
 
 STALE_AFTER = timedelta(hours=1)
+
+
+def stale_holds(cutoff: datetime) -> QuerySet[RequestCharge]:
+    """Charges still held that were opened before `cutoff` (read through the partial index)."""
+    return RequestCharge.objects.filter(status=ChargeStatus.HELD, created_at__lt=cutoff)
 
 
 def release_stale_holds(*, older_than: timedelta = STALE_AFTER) -> int:
@@ -24,8 +29,7 @@ def release_stale_holds(*, older_than: timedelta = STALE_AFTER) -> int:
     upstream may have served it: the conservative choice, as the original's fork makes.
     """
     done = 0
-    cutoff = timezone.now() - older_than
-    for charge_id in RequestCharge.objects.filter(status=ChargeStatus.HELD, created_at__lt=cutoff).values_list("pk", flat=True):
+    for charge_id in stale_holds(timezone.now() - older_than).values_list("pk", flat=True):
         with transaction.atomic():
             claimed = RequestCharge.objects.filter(pk=charge_id, status=ChargeStatus.HELD).update(
                 status=ChargeStatus.SETTLED, settled_at=timezone.now(), quota=F("held_quota")
