@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay.db import Cursor, Database
+from relay.db import WRITE_LOCK_CTE, Cursor, Database
 
 from . import batch as batching
 
@@ -157,8 +157,10 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 
 # ----------------------------------------------------------------------------- PostgreSQL: one statement each
 
+# Each statement takes the relay's write lock before its first row lock (relay/db.py
+# WRITE_LOCK_CTE): it may run alone, outside a batch that took the lock for it.
 _PG_HOLD_HEAD = (
-    "WITH k AS (" + _HOLD_KEY + " RETURNING id),"
+    f"WITH {WRITE_LOCK_CTE}, k AS (" + _HOLD_KEY + " AND EXISTS (SELECT 1 FROM _w) RETURNING id),"
     " u AS (UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
     " AND EXISTS (SELECT 1 FROM k) RETURNING id),"
 )
@@ -175,6 +177,7 @@ _PG_EXTEND = (
     " AND EXISTS (SELECT 1 FROM u) RETURNING id)"
     + _PG_HOLD_TAIL
 )
+# One row each: without a second lock to wait for they cannot deadlock, so no write lock.
 _PG_UNHOLD_USER = "UPDATE users SET quota = quota + %s WHERE id = %s"
 _PG_UNHOLD_KEY = (
     "UPDATE api_keys SET remain_quota = remain_quota + CASE WHEN unlimited_quota THEN 0 ELSE %s END WHERE id = %s"
@@ -185,8 +188,8 @@ def _pg_settle_sql(write_log: bool, has_channel: bool) -> str:
     # Each later step reads a count of the previous one, which makes PostgreSQL run them in
     # order (key, then user): the same lock order as holds, so the two never deadlock.
     sql = (
-        "WITH c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
-        " WHERE request_id = %s AND status = 1 RETURNING held_quota),"
+        f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
+        " WHERE request_id = %s AND status = 1 AND EXISTS (SELECT 1 FROM _w) RETURNING held_quota),"
         " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0"
         " ELSE %s - c.held_quota END, used_quota = used_quota + %s, accessed_at = %s FROM c"
         " WHERE api_keys.id = %s RETURNING 1),"
@@ -287,8 +290,8 @@ def _claim_steps(cur: Cursor, s: Settlement) -> int | None:
 
 def _pg_claim_sql(write_log: bool) -> str:
     sql = (
-        "WITH c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
-        " WHERE request_id = %s AND status = 1 RETURNING held_quota)"
+        f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
+        " WHERE request_id = %s AND status = 1 AND EXISTS (SELECT 1 FROM _w) RETURNING held_quota)"
     )
     if write_log:
         sql += f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {', '.join(['%s'] * 20)} FROM c RETURNING 1)"

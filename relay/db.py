@@ -88,6 +88,11 @@ _WRITE_BATCH = 64  # statements per group commit
 # workers run one after another: two batches each locking several key and user rows in
 # different orders could otherwise deadlock (PostgreSQL would break it after deadlock_timeout).
 _WRITE_LOCK = 0x0A11A9E1
+# A write that runs alone is sent as one autocommit statement, outside any batch, so a statement
+# that locks more than one row must take the same lock itself before its first row lock: start
+# with `WITH {WRITE_LOCK_CTE}, ...` and have its first row-locking step test
+# `EXISTS (SELECT 1 FROM _w)` (an uncorrelated sub-select runs once, before any row is locked).
+WRITE_LOCK_CTE = f"_w AS (SELECT pg_advisory_xact_lock({_WRITE_LOCK}))"
 
 
 class PostgresDatabase(Database):
@@ -99,7 +104,8 @@ class PostgresDatabase(Database):
     at a time per worker sends the queued statements in one pipeline inside one transaction,
     so a batch costs one round trip and one commit, and its statements never wait for each
     other. If any statement fails, the batch's transaction is rolled back whole and each
-    statement runs again alone, so only the bad one fails.
+    statement runs again alone, so only the bad one fails. A write with nobody to share a
+    commit with runs alone as one autocommit statement (see WRITE_LOCK_CTE).
     """
 
     vendor = "postgresql"
@@ -118,6 +124,7 @@ class PostgresDatabase(Database):
         self._writes: list[tuple[str, Params, asyncio.Future[tuple[Any, ...] | None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.commits = 0  # write batches committed (tests read it)
+        self.lone_writes = 0  # writes sent alone, as one autocommit statement
 
     async def _ensure_open(self) -> None:
         if not self._opened:
@@ -155,6 +162,14 @@ class PostgresDatabase(Database):
 
     async def _write_batches(self) -> None:
         while self._writes:
+            if len(self._writes) == 1:  # alone: one round trip, no BEGIN / lock / COMMIT
+                (sql, params, future), self._writes = self._writes[0], []
+                self.lone_writes += 1
+                try:
+                    answer(future, await self.fetchone(sql, params))
+                except Exception as exc:
+                    answer(future, exc)
+                continue
             batch, self._writes = self._writes[:_WRITE_BATCH], self._writes[_WRITE_BATCH:]
             try:
                 rows = await self._commit_batch([(sql, params) for sql, params, _ in batch])

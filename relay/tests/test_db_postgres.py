@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from relay.db import PostgresDatabase, _postgres_conninfo
+from relay.db import WRITE_LOCK_CTE, PostgresDatabase, _postgres_conninfo
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -87,16 +87,29 @@ def test_a_cancelled_caller_still_gets_its_write(counters) -> None:  # type: ign
         assert cur.fetchone() == (7,)
 
 
+def _both_rows(first: int, second: int) -> str:
+    """Locks both rows, `first` then `second` 2 ms later, taking the write lock first (WRITE_LOCK_CTE).
+
+    Without the lock, the test below deadlocks (checked by hand: PostgreSQL's DeadlockDetected).
+    """
+    return (
+        f"WITH {WRITE_LOCK_CTE}, a AS (UPDATE test_counters SET n = n + 1 WHERE id = {first}"
+        " AND EXISTS (SELECT 1 FROM _w) RETURNING n), s AS (SELECT pg_sleep(0.002) FROM a)"
+        f" UPDATE test_counters SET n = n + 1 WHERE id = {second} AND (SELECT count(*) FROM s) >= 0 RETURNING n"
+    )
+
+
+FORWARD, BACKWARD = _both_rows(1, 2), _both_rows(2, 1)
+
+
 def test_two_workers_batching_the_same_rows_never_deadlock(counters) -> None:  # type: ignore[no-untyped-def]
     """Two workers (two pools), each with batches that lock the same two rows in both orders."""
-    forward = "WITH a AS (UPDATE test_counters SET n = n + 1 WHERE id = 1 RETURNING n) UPDATE test_counters SET n = n + 1 WHERE id = 2 AND (SELECT count(*) FROM a) >= 0 RETURNING n"
-    backward = "WITH a AS (UPDATE test_counters SET n = n + 1 WHERE id = 2 RETURNING n) UPDATE test_counters SET n = n + 1 WHERE id = 1 AND (SELECT count(*) FROM a) >= 0 RETURNING n"
 
     async def main() -> list[Any]:
         conninfo = _postgres_conninfo(settings.DATABASES["default"])
         workers = [PostgresDatabase(conninfo, 4), PostgresDatabase(conninfo, 4)]
         try:
-            writes = [db.write(forward if (i + j) % 2 else backward) for i in range(100) for j, db in enumerate(workers)]
+            writes = [db.write(FORWARD if (i + j) % 2 else BACKWARD) for i in range(100) for j, db in enumerate(workers)]
             return await asyncio.gather(*writes, return_exceptions=True)
         finally:
             for db in workers:
@@ -107,6 +120,33 @@ def test_two_workers_batching_the_same_rows_never_deadlock(counters) -> None:  #
     with connection.cursor() as cur:
         cur.execute("SELECT n FROM test_counters ORDER BY id")
         assert cur.fetchall() == [(200,), (200,)]
+
+
+def test_a_lone_write_is_one_autocommit_statement_and_never_deadlocks_with_batches(counters) -> None:  # type: ignore[no-untyped-def]
+    """One worker writes one statement at a time (each sent alone), the other in batches, in both orders."""
+
+    async def main() -> tuple[list[Any], int, int]:
+        conninfo = _postgres_conninfo(settings.DATABASES["default"])
+        lone, batched = PostgresDatabase(conninfo, 4), PostgresDatabase(conninfo, 4)
+
+        async def one_at_a_time() -> list[Any]:
+            return [await lone.write(FORWARD if i % 2 else BACKWARD) for i in range(60)]
+
+        try:
+            results = await asyncio.gather(
+                one_at_a_time(), *(batched.write(BACKWARD if i % 2 else FORWARD) for i in range(60)), return_exceptions=True
+            )
+            return results, lone.lone_writes, lone.commits
+        finally:
+            await lone.close()
+            await batched.close()
+
+    results, lone_writes, lone_commits = asyncio.run(main())
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert (lone_writes, lone_commits) == (60, 0)
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters ORDER BY id")
+        assert cur.fetchall() == [(120,), (120,)]
 
 
 def test_a_statement_without_a_result_row_fails_alone_and_is_not_run_twice(counters) -> None:  # type: ignore[no-untyped-def]
