@@ -37,11 +37,12 @@ def release_stale_holds(*, older_than: timedelta = STALE_AFTER) -> int:
             if not claimed:
                 continue
             charge = RequestCharge.objects.get(pk=charge_id)
+            # Key before user: the ledger's order (billing/ledger.py), so the two never deadlock.
+            if charge.api_key_id:
+                ApiKey.objects.filter(pk=charge.api_key_id).update(used_quota=F("used_quota") + charge.quota)
             User.objects.filter(pk=charge.user_id).update(
                 used_quota=F("used_quota") + charge.quota, request_count=F("request_count") + 1
             )
-            if charge.api_key_id:
-                ApiKey.objects.filter(pk=charge.api_key_id).update(used_quota=F("used_quota") + charge.quota)
             ConsumeLog.objects.create(
                 type=LogType.CONSUME,
                 user_id=charge.user_id,

@@ -260,10 +260,10 @@ _database: Database | None = None
 
 
 def get_database() -> Database:
-    from .db_sqlite import SQLiteDatabase
-
     global _database
     if _database is None:
+        from .db_sqlite import SQLiteDatabase  # here, not per call: an import statement costs a few us
+
         db = settings.DATABASES["default"]
         engine = db["ENGINE"]
         if engine.endswith("sqlite3"):
