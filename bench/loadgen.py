@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import cpu_delta, cpu_seconds, group_cpu_seconds, machine_busy_seconds, rss_mib  # noqa: E402
+from procstat import cpu_delta, cpu_seconds, group_cpu_seconds, machine_busy_seconds, rss_mib, steal_seconds  # noqa: E402
 
 
 @dataclass
@@ -147,6 +147,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
         samples["t0"] = time.perf_counter()
         samples["machine0"] = machine_busy_seconds()
+        samples["steal0"] = steal_seconds()
         samples["self0"] = cpu_seconds(os.getpid())
         samples["groups0"] = {name: group_cpu_seconds(group) for name, group in cpu_groups.items()}
 
@@ -178,6 +179,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
               for name in cpu_groups}  # fmt: skip
     client_cpu = cpu_seconds(os.getpid()) - samples["self0"]
     machine = machine_busy_seconds() - samples["machine0"]
+    steal = steal_seconds() - samples["steal0"]
     window = time.perf_counter() - samples["t0"]
     elapsed = (drained - t0) if limit else float(spec["duration"])
     streamed = mode is not False
@@ -214,7 +216,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "client_cpu_s": client_cpu,
         "client_cores": client_cpu / window,
         # Cores kept busy by everything else on the machine (other users, our parent, kernel).
-        "other_cores": max(0.0, machine - client_cpu - sum(server_cpu.values())) / window,
+        "other_cores": max(0.0, machine - steal - client_cpu - sum(server_cpu.values())) / window,
+        # Cores the hypervisor took for other guests: on a shared VM this slows every contestant.
+        "steal_cores": steal / window,
         "rss_samples": rss_samples,
     }
 

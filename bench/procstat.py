@@ -6,6 +6,7 @@ import os
 
 __all__ = [
     "cpu_delta", "cpu_seconds", "descendants", "group_cpu_seconds", "machine_busy_seconds", "matching", "rss_mib",
+    "steal_seconds",
     "thread_cpu_seconds", "tree", "tree_cpu_seconds",
 ]  # fmt: skip
 
@@ -83,6 +84,12 @@ def machine_busy_seconds() -> float:
         fields = f.readline().split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests while this VM wanted to run, since boot."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) / _TICKS
 
 
 def matching(needle: str) -> list[int]:

@@ -20,6 +20,7 @@ TARGETS = ("direct", "gateway", "litellm")
 COLUMNS = [
     "case", "target", "req/s", "p50 ms", "p90 ms", "p99 ms", "TTFB p50", "TTFB p99", "+p50 ms", "+p90 ms",
     "+p99 ms", "+TTFB p50", "errors", "CPU ms/req", "CPU split %", "DB CPU ms/req (pg+redis)", "RSS MiB", "client cores", "other cores",
+    "steal cores",
 ]  # fmt: skip
 RATIO_COLUMNS = ["case", "req/s", "p50", "+p50", "+p99", "+TTFB p50", "CPU/req", "RSS"]
 PACKAGES = ["Django", "uvicorn", "uvloop", "httptools", "aiohttp", "orjson", "psycopg", "redis", "channels"]
@@ -88,7 +89,8 @@ def table_rows(summary: dict[str, dict[str, dict[str, Any]]], pg: bool) -> tuple
             cells = [case, target, f"{r['rps']:.0f}", _ms(r["p50"]), _ms(r["p90"]), _ms(r["p99"]), _ms(r["ttfb_p50"]),
                      _ms(r["ttfb_p99"]), _ms(r["+p50"], True), _ms(r["+p90"], True), _ms(r["+p99"], True),
                      _ms(r["+ttfb_p50"], True), str(r["errors_all"]), _ms(r["cpu_ms"]), r["split"], r["db"],
-                     f"{r['rss_max']:.0f}", f"{r['client_cores']:.2f}", f"{r['other_cores']:.2f}"]  # fmt: skip
+                     f"{r['rss_max']:.0f}", f"{r['client_cores']:.2f}", f"{r['other_cores']:.2f}",
+                     f"{r.get('steal_cores', 0.0):.2f}"]  # fmt: skip
             if not pg:
                 del cells[COLUMNS.index("DB CPU ms/req (pg+redis)")]
             rows.append(cells)

@@ -181,7 +181,7 @@ class Bench:
                         cpu = m["cpu_s"][name] / max(1, m["n"]) * 1000
                         print(f"  {case:<15} {name:<8} round {rnd}: {m['rps']:6.0f} req/s  p50 {p50} ms{ttfb}  errors "
                               f"{m['errors']}  CPU {cpu:.3f} ms/req split {cpu_split(m, name)}  RSS {m['rss_max']:.0f} MiB  client "
-                              f"{m['client_cores']:.2f} other {m['other_cores']:.2f} cores", flush=True)  # fmt: skip
+                              f"{m['client_cores']:.2f} other {m['other_cores']:.2f} steal {m['steal_cores']:.2f} cores", flush=True)  # fmt: skip
                         for sample in m["error_samples"]:
                             print(f"    error sample: {sample}", flush=True)
                         self.check_alive()
@@ -225,7 +225,8 @@ def comparison_section(bench: Bench, results: list[Measurement], notes: list[str
         "request (nginx master+worker; uvicorn supervisor+workers; LiteLLM's). `CPU split %`: each worker's share of "
         "that CPU (the load generator's keep-alive connections land on whichever worker accepts first). `RSS MiB`: its largest process, max "
         "over rounds. `client cores`: the load generator's CPU (1.00 = it is the bottleneck). `other cores`: "
-        "everything else on the machine (well above 0 = a disturbed round).", "",
+        "everything else on the machine (well above 0 = a disturbed round). `steal cores`: CPU the hypervisor gave "
+        "to other guests while this VM wanted it (on a shared VM; it slows every contestant in that round).", "",
         *(["gateway / LiteLLM (req/s: higher is better; the others: lower is better):", "",
            render_markdown_table(RATIO_COLUMNS, ratios, left=1), ""] if ratios else []),
         "Targets (issue 4) judged from this run:", "", *[f"- {t}" for t in targets], "",
