@@ -10,7 +10,6 @@ from django.db import migrations, models
 # names is instant on every backend.
 DROPPED = [
     ("logs", "type"),
-    ("logs", "user_id"),
     ("request_charges", "user_id"),
     ("request_charges", "api_key_id"),
     ("request_charges", "created_at"),
@@ -53,11 +52,6 @@ class Migration(migrations.Migration):
                     model_name='consumelog',
                     name='type',
                     field=models.SmallIntegerField(choices=[(0, 'unknown'), (1, 'top-up'), (2, 'consume'), (3, 'manage'), (4, 'system'), (5, 'test'), (7, 'tool'), (8, 'error')], default=2),
-                ),
-                migrations.AlterField(
-                    model_name='consumelog',
-                    name='user',
-                    field=models.ForeignKey(db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL),
                 ),
                 migrations.AlterField(
                     model_name='requestcharge',
