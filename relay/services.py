@@ -18,7 +18,7 @@ from .billing_flow import place_hold, refund
 from .cache import cache
 from .context import RelayContext
 from .converters import converter
-from .errors import AuthenticationFailed, InvalidRequest, NotFound, RelayError, UpstreamError
+from .errors import AuthenticationFailed, InvalidRequest, NoChannel, NotFound, RelayError, UpstreamError
 from .keyauth import KeyEntry, PresentedKey, check_key, check_model_allowed, check_pin_allowed
 from .ratelimit import choose_within_limits
 from .responses_state import expand_previous
@@ -66,8 +66,10 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
         await expand_previous(ctx)
     try:
         ctx.channel = await choose_within_limits(ctx, choose_channel)
-    except NotFound:
-        await cache.check_changes()  # maybe a channel was just added: look once more
+    except (NotFound, NoChannel):
+        # Maybe a channel was just added, or its abilities were written after a reload had already
+        # seen the channel (CI saw a 503 in that gap): look once more at the latest generation.
+        await cache.check_changes()
         ctx.channel = await choose_within_limits(ctx, choose_channel)
     await place_hold(ctx, pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model))
     try:
