@@ -67,8 +67,8 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
     try:
         ctx.channel = await choose_within_limits(ctx, choose_channel)
     except (NotFound, NoChannel):
-        # Maybe a channel was just added, or its abilities were written after a reload had already
-        # seen the channel (CI saw a 503 in that gap): look once more at the latest generation.
+        # Maybe a channel was just added, or a reload read the channels before its commit and the
+        # abilities after (two queries: "known" model, no route; CI saw that 503): look once more.
         await cache.check_changes()
         ctx.channel = await choose_within_limits(ctx, choose_channel)
     await place_hold(ctx, pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model))
