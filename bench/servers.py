@@ -173,35 +173,9 @@ class Stack:
             raise BenchError(f"creating the channel failed:\n{done.stderr[-3000:]}")
 
     def prefill(self, rows: int) -> None:
-        """Give the database a history: `rows` settled charges and consume log rows.
-
-        A gateway in production holds months of logs, and what a request costs the database
-        grows with its tables and indexes; a benchmark on an empty database would flatter it.
-        """
-        script = (
-            "import django, sys; django.setup()\n"
-            "from datetime import UTC, datetime\n"
-            "from django.db import connection, transaction\n"
-            "rows = int(sys.argv[1])\n"
-            "when = connection.ops.adapt_datetimefield_value(datetime(2026, 1, 1, tzinfo=UTC))\n"
-            "n = ('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s) '"
-            " if connection.vendor == 'sqlite' else '')\n"
-            "src = 'n' if connection.vendor == 'sqlite' else 'generate_series(1, %s) AS n(i)'\n"
-            "with transaction.atomic(), connection.cursor() as cur:\n"
-            "    cur.execute(n + 'INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota,'\n"
-            "        ' status, created_at, settled_at) SELECT ' + \"'prefill-' || i\" + ', 1, 1, 100, 90, 2, %s, %s FROM ' + src,\n"
-            "        [rows, when, when] if n else [when, when, rows])\n"
-            "    cur.execute(n + 'INSERT INTO logs (created_at, type, user_id, username, api_key_id, token_name,'\n"
-            "        ' model_name, upstream_model, channel_id, prompt_tokens, completion_tokens, cached_tokens,'\n"
-            "        ' cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,'\n"
-            "        ' content) SELECT %s, 2, 1, ' + \"'root', 1, 'prefill', 'gpt-4o-mini', 'gpt-4o-mini', 1, 12, 30, 0, 0, 0,\"\n"
-            "        ' 90, 5, false, ' + \"'prefill-' || i, 200, ''\" + ' FROM ' + src,\n"
-            "        [rows, when] if n else [when, rows])\n"
-            "    cur.execute('SELECT max(id) FROM logs')\n"
-            "    print(cur.fetchone()[0])\n"
-        )
+        """`rows` settled charges and consume log rows before the run (bench/prefill.py)."""
         run = dict(cwd=REPO, env=self.env(), capture_output=True, text=True, timeout=1800)
-        done = subprocess.run([str(BIN / "python"), "-c", script, str(rows)], **run)
+        done = subprocess.run([str(BIN / "python"), str(REPO / "bench" / "prefill.py"), str(rows)], **run)
         if done.returncode:
             raise BenchError(f"prefilling the database failed:\n{done.stderr[-3000:]}")
         self.log_floor = int(done.stdout.strip().splitlines()[-1])

@@ -18,7 +18,7 @@ from .billing_flow import place_hold, refund
 from .cache import cache
 from .context import RelayContext
 from .converters import converter
-from .errors import AuthenticationFailed, InvalidRequest, NoChannel, NotFound, RelayError, UpstreamError
+from .errors import AuthenticationFailed, InvalidRequest, NotFound, RelayError, UpstreamError
 from .keyauth import KeyEntry, PresentedKey, check_key, check_model_allowed, check_pin_allowed
 from .ratelimit import choose_within_limits
 from .responses_state import expand_previous
@@ -66,10 +66,8 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
         await expand_previous(ctx)
     try:
         ctx.channel = await choose_within_limits(ctx, choose_channel)
-    except (NotFound, NoChannel):
-        # Maybe a channel was just added, or a reload read the channels before its commit and the
-        # abilities after (two queries: "known" model, no route; CI saw that 503): look once more.
-        await cache.check_changes()
+    except NotFound:
+        await cache.check_changes()  # maybe a channel was just added: look once more
         ctx.channel = await choose_within_limits(ctx, choose_channel)
     await place_hold(ctx, pricing_lookup.price_for(cache.snapshot, ctx.channel, ctx.model))
     try:

@@ -98,10 +98,17 @@ def load_snapshot() -> Snapshot:
     close_old_connections()
     try:
         snap = Snapshot(loaded_at=time.time())
+        # Abilities before channels: the two reads are separate snapshots, and a channel commits
+        # before its abilities are written, so every ability read here finds its channel below.
+        # (Channels first could see a new channel's abilities without the channel: a "known"
+        # model with no route, answered 503 until the next poll; CI hit it.)
+        abilities = list(
+            Ability.objects.all().only("group", "model", "channel_id", "enabled", "priority", "weight", "suspend_until")
+        )
         for ch in Channel.objects.all():
             snap.channels[ch.pk] = channel_entry(ch)
         tiers: dict[tuple[str, str], dict[int, list[tuple[ChannelEntry, int]]]] = defaultdict(lambda: defaultdict(list))
-        for ab in Ability.objects.all().only("group", "model", "channel_id", "enabled", "priority", "weight", "suspend_until"):
+        for ab in abilities:
             key = (ab.group, ab.model)
             snap.known.add(key)
             entry = snap.channels.get(ab.channel_id)
