@@ -65,8 +65,21 @@ class Database:
         settles). Backends that can commit it together with others' writes do (group commit)."""
         return await self.transaction(lambda cur: (cur.execute(sql, params), cur.fetchone())[1])
 
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert many rows at once (background writers: request traces), as multi-row INSERTs
+        of up to ROWS_PER_INSERT rows."""
+        group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            await self.execute(head + ", ".join([group] * len(chunk)), [value for row in chunk for value in row])
+            await asyncio.sleep(0)  # a big backlog must not hold the event loop in one go
+
     async def close(self) -> None:
         return None
+
+
+ROWS_PER_INSERT = 200
 
 
 def answer(future: asyncio.Future[Any], outcome: Any) -> None:
@@ -200,6 +213,16 @@ class PostgresDatabase(Database):
                 except Exception as exc:
                     rows.append(exc)
         return rows
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        # COPY: no statement text to build or parse (a 200-row INSERT has 3,200 parameters,
+        # past what psycopg caches, and cost ~9% of a worker's CPU under load), rows streamed.
+        # https://www.psycopg.org/psycopg3/docs/basic/copy.html
+        await self._ensure_open()
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    await copy.write_row(row)
 
     async def transaction(self, body: Callable[[Cursor], T]) -> T:
         # The ledger uses single statements on PostgreSQL; this path serves rare multi-statement

@@ -32,13 +32,12 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 MAX_PENDING = 20_000
-ROWS_PER_STATEMENT = 200
 
 _COLUMNS = (
-    "request_id, created_at, user_id, api_key_id, channel_id, model, caller_format, is_stream, status_code,"
-    " retries, forwarded_ms, upstream_first_byte_ms, upstream_done_ms, first_client_byte_ms, completed_ms, error"
-)
-_WIDTH = 16
+    "request_id", "created_at", "user_id", "api_key_id", "channel_id", "model", "caller_format", "is_stream",
+    "status_code", "retries", "forwarded_ms", "upstream_first_byte_ms", "upstream_done_ms", "first_client_byte_ms",
+    "completed_ms", "error",
+)  # fmt: skip
 
 
 class RequestRecord:
@@ -86,16 +85,8 @@ class TraceWriter:
         if not rows:
             return 0
         db = get_database()
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            params: list[Any] = []
-            for row in chunk:
-                params.append(row[0])
-                params.append(db.timestamp(datetime.fromtimestamp(row[1], UTC)))
-                params.extend(row[2:])
-            group = "(" + ", ".join(["%s"] * _WIDTH) + ")"
-            await db.execute(f"INSERT INTO traces ({_COLUMNS}) VALUES {', '.join([group] * len(chunk))}", params)
-            await asyncio.sleep(0)  # a big backlog must not hold the event loop in one go
+        stamped = [(row[0], db.timestamp(datetime.fromtimestamp(row[1], UTC)), *row[2:]) for row in rows]
+        await db.insert_rows("traces", _COLUMNS, stamped)
         return len(rows)
 
     async def stop(self) -> None:

@@ -160,3 +160,25 @@ def test_a_statement_without_a_result_row_fails_alone_and_is_not_run_twice(count
     with connection.cursor() as cur:
         cur.execute("SELECT n FROM test_counters ORDER BY id")
         assert cur.fetchall() == [(2,), (100,)]  # committed once, not again by a fallback
+
+
+def test_insert_rows_copies_every_value_faithfully() -> None:
+    from datetime import UTC, datetime
+
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE test_copied (id serial PRIMARY KEY, name text, at timestamptz, ok boolean, ms float8)")
+    try:
+        at = datetime(2026, 12, 6, 15, 30, 1, 250000, tzinfo=UTC)
+        rows = [(f"r{i}", at, i % 2 == 0, None if i == 1 else i / 4) for i in range(300)]
+        rows[2] = ("tab\there, new\nline and \\ back", at, True, 0.5)  # COPY's escapes
+
+        async def body(db: PostgresDatabase) -> None:
+            await db.insert_rows("test_copied", ("name", "at", "ok", "ms"), rows)
+
+        _run(body)
+        with connection.cursor() as cur:
+            cur.execute("SELECT name, at, ok, ms FROM test_copied ORDER BY id")
+            assert cur.fetchall() == rows
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("DROP TABLE test_copied")

@@ -240,3 +240,19 @@ def test_a_busy_wal_is_started_over_while_others_keep_writing(tmp_path: Path) ->
     assert restarts >= 1
     # Frames since the WAL last started over; without restarts it would hold every commit.
     assert frames_now < commits / 2, (frames_now, commits)
+
+
+def test_insert_rows_writes_every_row_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    _make_db(path)
+    rows = [(i + 2, i * 3) for i in range(450)]  # more than one multi-row INSERT (ROWS_PER_INSERT)
+
+    async def main() -> None:
+        db = SQLiteDatabase(str(path), busy_timeout_ms=5000)
+        await db.insert_rows("counters", ("id", "n"), rows)
+        await db.close()
+
+    asyncio.run(main())
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT id, n FROM counters WHERE id > 1 ORDER BY id").fetchall() == rows
+    conn.close()
