@@ -9,9 +9,6 @@ load balancers) then stay on that worker while the others idle. bench/RESULTS.md
 socket in one SO_REUSEPORT group, and the kernel spreads new connections over the group by
 hash (https://lwn.net/Articles/542629/), which is how nginx's `reuseport` spreads its workers.
 
-Its workers also speak HTTP through oneapi_site.http_protocol (uvicorn's httptools protocol,
-sending a response's head and body in one write).
-
 The supervisor keeps the sockets open, so connections that arrive while a worker restarts
 wait in its queue for the replacement instead of being refused. Everything else (health pings,
 restarts, SIGTERM with the graceful-shutdown deadline, SIGHUP) is uvicorn's own supervisor.
@@ -22,7 +19,6 @@ from __future__ import annotations
 import importlib
 import logging
 import socket
-from typing import Any
 
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
@@ -124,24 +120,11 @@ class ReusePortMultiprocess(Multiprocess):
                 sock.close()
 
 
-COALESCING_HTTP = "oneapi_site.http_protocol:CoalescingHttpToolsProtocol"
-
-
 def main() -> None:
     # uvicorn.main.run() starts `Multiprocess(config, sockets=[sock])` for --workers > 1. (The
     # module, not `uvicorn.main`: the package re-exports the CLI function under that name.)
     cli = importlib.import_module("uvicorn.main")
     cli.Multiprocess = ReusePortMultiprocess
-    uvicorn_run = cli.run
-
-    def run(app: Any, **kwargs: Any) -> None:
-        # --http auto (the default) picks httptools, which requirements.txt pins: take it with
-        # the write coalescing of oneapi_site.http_protocol. An explicit --http is kept.
-        if kwargs.get("http", "auto") == "auto":
-            kwargs["http"] = COALESCING_HTTP
-        uvicorn_run(app, **kwargs)
-
-    cli.run = run
     cli.main(prog_name="python -m oneapi_site.webserver")
 
 

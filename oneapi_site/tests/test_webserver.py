@@ -108,21 +108,3 @@ def test_a_killed_worker_is_replaced_on_its_socket_and_sigterm_stops_all(server)
     assert "restarting it on its socket" in log.read_text(), log.read_text()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-
-
-def _first_read(port: int) -> bytes:
-    """What one recv() returns right after a request: the bytes of the server's first write."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        return sock.recv(65536)
-
-
-def test_a_response_leaves_in_one_write(server) -> None:  # type: ignore[no-untyped-def]
-    """uvicorn writes head and body apart; the client, already waiting in recv(), wakes on the
-    head alone (with `--http httptools` this fails). Through oneapi_site.http_protocol both go
-    in one write, so one recv has all."""
-    port, _, _ = server
-    _wait_for_workers(port, 2)
-    for _ in range(20):
-        first = _first_read(port)
-        assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"0\r\n\r\n"), first
