@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -26,7 +27,7 @@ def _start(port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "oneapi_site.webserver", "oneapi_site.tests.pid_app:app", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--no-access-log", "--timeout-graceful-shutdown", "2"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 
@@ -65,9 +66,17 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
     port = _free_port()
     process = _start(port, 2, tmp_path / "web.log")
     yield port, process, tmp_path / "web.log"
+    # SIGTERM lets the supervisor stop its workers (a SIGKILL of it alone would leave them
+    # running, orphaned, on a port later tests may pick); then the whole group, whatever is left.
     if process.poll() is None:
-        process.kill()
-        process.wait()
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_connections_spread_over_the_workers_and_stay_there(server) -> None:  # type: ignore[no-untyped-def]
