@@ -6,8 +6,9 @@
   only then applies final-minus-held to key and user, adds usage to the counters and the
   channel, and writes the consume log row. A retried or repeated settle changes nothing.
 
-On PostgreSQL each operation is one statement (data-modifying CTEs), so it is atomic and costs
-one round trip; on SQLite the same steps run in one BEGIN IMMEDIATE transaction.
+On PostgreSQL each operation is one statement (data-modifying CTEs), so it is atomic, and the
+holds (and the settles) queued together are one statement over arrays (relay/db.py `Combined`);
+on SQLite the same steps run in one BEGIN IMMEDIATE transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay.db import WRITE_LOCK_CTE, Cursor, Database
+from relay.db import WRITE_LOCK_CTE, Combined, Cursor, Database
 
 from . import batch as batching
 
@@ -157,50 +158,110 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 
 # ----------------------------------------------------------------------------- PostgreSQL: one statement each
 
-# Each statement takes the relay's write lock before its first row lock (relay/db.py
-# WRITE_LOCK_CTE): it may run alone, outside a batch that took the lock for it.
-_PG_HOLD_HEAD = (
+# Holds queued together, in one statement (one instance: request_id, user_id, key_id, quota, at).
+# It locks the keys' and then the users' rows (the order every ledger statement keeps) and reads
+# their latest committed values (FOR UPDATE does, in READ COMMITTED): the versions the UPDATEs
+# below then change. Holds of one key are granted in queue order while their running total fits
+# the key's quota, then those of one user while theirs fits the user's, so the key and the user
+# are each debited once, by what they granted, and never below zero. Nothing is debited for a
+# refused hold. Result per hold: 0 granted, 1 refused by the key, 2 refused by the user.
+# https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
+_PG_HOLDS = Combined(
+    f"WITH {WRITE_LOCK_CTE},"
+    " h AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])"
+    " WITH ORDINALITY AS h(request_id, user_id, key_id, quota, at, ord)),"
+    " kl AS (SELECT id, status, unlimited_quota, remain_quota FROM api_keys"
+    " WHERE id IN (SELECT key_id FROM h) AND EXISTS (SELECT 1 FROM _w) ORDER BY id FOR UPDATE),"
+    " ul AS (SELECT id, status, quota FROM users"
+    " WHERE id IN (SELECT user_id FROM h) AND (SELECT count(*) FROM kl) >= 0 ORDER BY id FOR UPDATE),"
+    " hk AS (SELECT h.*, coalesce(kl.status = 1 AND (kl.unlimited_quota"
+    " OR sum(h.quota) OVER (PARTITION BY h.key_id ORDER BY h.ord) <= kl.remain_quota), false) AS key_ok"
+    " FROM h LEFT JOIN kl ON kl.id = h.key_id),"
+    " hu AS (SELECT hk.*, hk.key_ok AND coalesce(ul.status = 1 AND sum(CASE WHEN hk.key_ok THEN hk.quota ELSE 0 END)"
+    " OVER (PARTITION BY hk.user_id ORDER BY hk.ord) <= ul.quota, false) AS ok FROM hk LEFT JOIN ul ON ul.id = hk.user_id),"
+    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE d.total END"
+    " FROM (SELECT key_id, sum(quota) AS total FROM hu WHERE ok GROUP BY key_id) d WHERE api_keys.id = d.key_id RETURNING 1),"
+    " u AS (UPDATE users SET quota = quota - d.total"
+    " FROM (SELECT user_id, sum(quota) AS total FROM hu WHERE ok GROUP BY user_id) d WHERE users.id = d.user_id RETURNING 1),"
+    " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
+    " SELECT request_id, user_id, key_id, quota, 0, 1, at FROM hu WHERE ok ORDER BY ord RETURNING 1)"
+    " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu"
+)
+_HOLD_OUTCOMES = (HoldOutcome.OK, HoldOutcome.KEY_REFUSED, HoldOutcome.USER_REFUSED)
+
+# Settles queued together, in one statement (fields: `_pg_settle_fields`). Each claims its HELD
+# charge once (of two instances for one request, the one `c` returns), then the keys, users and
+# channels get the sums of what was claimed, and the claimed ones that log get their rows.
+# Result per settle: a row if it claimed its charge, none if it was settled already.
+_PG_SETTLES = Combined(
+    f"WITH {WRITE_LOCK_CTE},"
+    " s AS (SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::timestamptz[], %s::text[], %s::bigint[], %s::bigint[],"
+    " %s::bigint[], %s::boolean[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],"
+    " %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[], %s::integer[], %s::text[])"
+    " WITH ORDINALITY AS s(status, quota, at, request_id, key_id, user_id, channel_id, write_log, username, key_name,"
+    " model_name, upstream_model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
+    " cache_write_1h_tokens, elapsed_ms, is_stream, status_code, content, ord)),"
+    " c AS (UPDATE request_charges SET status = s.status, quota = s.quota, settled_at = s.at FROM s"
+    " WHERE request_charges.request_id = s.request_id AND request_charges.status = 1 AND EXISTS (SELECT 1 FROM _w)"
+    " RETURNING s.ord, request_charges.held_quota),"
+    " j AS (SELECT s.*, c.held_quota FROM s JOIN c USING (ord)),"
+    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE d.delta END,"
+    " used_quota = used_quota + d.used, accessed_at = d.at"
+    " FROM (SELECT key_id, sum(quota - held_quota) AS delta, sum(quota) AS used, max(at) AS at FROM j GROUP BY key_id) d"
+    " WHERE api_keys.id = d.key_id RETURNING 1),"
+    " u AS (UPDATE users SET quota = quota - d.delta, used_quota = used_quota + d.used, request_count = request_count + d.n"
+    f" FROM (SELECT user_id, sum(quota - held_quota) AS delta, sum(quota) AS used, count(*) FILTER (WHERE status = {SETTLED})"
+    " AS n FROM j GROUP BY user_id) d WHERE users.id = d.user_id AND (SELECT count(*) FROM k) >= 0 RETURNING 1),"
+    " ch AS (UPDATE channels SET used_quota = used_quota + d.used FROM (SELECT channel_id, sum(quota) AS used FROM j"
+    " WHERE channel_id IS NOT NULL AND quota <> 0 GROUP BY channel_id) d WHERE channels.id = d.channel_id RETURNING 1),"
+    f" l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT at, CASE WHEN status = {REFUNDED} THEN {LOG_ERROR} ELSE {LOG_CONSUME} END,"
+    " user_id, username, key_id, key_name, model_name, upstream_model, channel_id, prompt_tokens, completion_tokens,"
+    " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
+    " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
+    " SELECT ord FROM j"
+)
+
+
+def _pg_settle_fields(s: Settlement) -> tuple[object, ...]:
+    return (
+        REFUNDED if s.refund else SETTLED,
+        s.quota,
+        s.created_at,
+        s.request_id,
+        s.key_id,
+        s.user_id,
+        s.channel_id,
+        s.write_log,
+        s.username,
+        s.key_name,
+        s.model_name,
+        s.upstream_model,
+        s.prompt_tokens,
+        s.completion_tokens,
+        s.cached_tokens,
+        s.cache_write_tokens,
+        s.cache_write_1h_tokens,
+        s.elapsed_ms,
+        s.is_stream,
+        s.status_code,
+        s.content,
+    )
+
+
+# Extending a hold (rare: a stream outgrowing its estimate) is one statement of its own.
+_PG_EXTEND = (
     f"WITH {WRITE_LOCK_CTE}, k AS (" + _HOLD_KEY + " AND EXISTS (SELECT 1 FROM _w) RETURNING id),"
     " u AS (UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
     " AND EXISTS (SELECT 1 FROM k) RETURNING id),"
-)
-_PG_HOLD_TAIL = " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)"
-_PG_HOLD = (
-    _PG_HOLD_HEAD
-    + " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
-    " SELECT %s, %s, %s, %s, 0, 1, %s WHERE EXISTS (SELECT 1 FROM u) RETURNING id)"
-    + _PG_HOLD_TAIL
-)
-_PG_EXTEND = (
-    _PG_HOLD_HEAD
-    + " c AS (UPDATE request_charges SET held_quota = held_quota + %s WHERE request_id = %s AND status = 1"
+    " c AS (UPDATE request_charges SET held_quota = held_quota + %s WHERE request_id = %s AND status = 1"
     " AND EXISTS (SELECT 1 FROM u) RETURNING id)"
-    + _PG_HOLD_TAIL
+    " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)"
 )
 # One row each: without a second lock to wait for they cannot deadlock, so no write lock.
 _PG_UNHOLD_USER = "UPDATE users SET quota = quota + %s WHERE id = %s"
 _PG_UNHOLD_KEY = (
     "UPDATE api_keys SET remain_quota = remain_quota + CASE WHEN unlimited_quota THEN 0 ELSE %s END WHERE id = %s"
 )
-
-
-def _pg_settle_sql(write_log: bool, has_channel: bool) -> str:
-    # Each later step reads a count of the previous one, which makes PostgreSQL run them in
-    # order (key, then user): the same lock order as holds, so the two never deadlock.
-    sql = (
-        f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
-        " WHERE request_id = %s AND status = 1 AND EXISTS (SELECT 1 FROM _w) RETURNING held_quota),"
-        " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0"
-        " ELSE %s - c.held_quota END, used_quota = used_quota + %s, accessed_at = %s FROM c"
-        " WHERE api_keys.id = %s RETURNING 1),"
-        " u AS (UPDATE users SET quota = quota - (%s - c.held_quota), used_quota = used_quota + %s,"
-        " request_count = request_count + %s FROM c WHERE users.id = %s AND (SELECT count(*) FROM k) >= 0 RETURNING 1)"
-    )
-    if has_channel:
-        sql += ", ch AS (UPDATE channels SET used_quota = used_quota + %s FROM c WHERE channels.id = %s RETURNING 1)"
-    if write_log:
-        sql += f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {', '.join(['%s'] * 20)} FROM c RETURNING 1)"
-    return sql + " SELECT count(*) FROM c"
 
 
 class Ledger:
@@ -218,15 +279,14 @@ class Ledger:
     async def _hold(self, h: Hold, *, extend: bool) -> HoldOutcome:
         now = self.db.timestamp(datetime.now(UTC))
         if self.db.vendor == "postgresql":
-            head = (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota)
-            if extend:
-                row = await self.db.write(_PG_EXTEND, (*head, h.quota, h.request_id))
-            else:
-                row = await self.db.write(_PG_HOLD, (*head, h.request_id, h.user_id, h.key_id, h.quota, now))
-            key_ok, user_ok, charged = row if row else (0, 0, 0)
-            if charged:
+            if not extend:
+                row = await self.db.write_combined(_PG_HOLDS, (h.request_id, h.user_id, h.key_id, h.quota, now))
+                return _HOLD_OUTCOMES[row[0]] if row else HoldOutcome.KEY_REFUSED
+            params = (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota, h.quota, h.request_id)
+            key_ok, user_ok, extended = await self.db.write(_PG_EXTEND, params) or (0, 0, 0)
+            if extended:
                 return HoldOutcome.OK
-            if user_ok:  # only when extending a charge that was settled meanwhile
+            if user_ok:  # the charge was settled meanwhile: nothing left to extend
                 await self.db.write(_PG_UNHOLD_USER + " RETURNING id", (h.quota, h.user_id))
             if key_ok:  # the key was debited but the user could not be: give it back
                 await self.db.write(_PG_UNHOLD_KEY + " RETURNING id", (h.quota, h.key_id))
@@ -247,16 +307,7 @@ class Ledger:
         if batching.enabled():
             return await self._settle_batched(s)
         if self.db.vendor == "postgresql":
-            has_channel = s.channel_id is not None and s.quota != 0
-            params: list[object] = [REFUNDED if s.refund else SETTLED, s.quota, s.created_at, s.request_id]
-            params += [s.quota, s.quota, s.created_at, s.key_id]
-            params += [s.quota, s.quota, 0 if s.refund else 1, s.user_id]
-            if has_channel:
-                params += [s.quota, s.channel_id]
-            if s.write_log:
-                params += list(_log_params(s))
-            row = await self.db.write(_pg_settle_sql(s.write_log, has_channel), params)
-            return bool(row and row[0])
+            return await self.db.write_combined(_PG_SETTLES, _pg_settle_fields(s)) is not None
         return await self.db.transaction(lambda cur: _settle_steps(cur, s))
 
     async def _settle_batched(self, s: Settlement) -> bool:

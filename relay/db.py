@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -70,6 +71,10 @@ class Database:
         settles). Backends that can commit it together with others' writes do (group commit)."""
         return await self.transaction(lambda cur: (cur.execute(sql, params), cur.fetchone())[1])
 
+    async def write_combined(self, kind: Combined, fields: Sequence[Any]) -> tuple[Any, ...] | None:
+        """One instance of a combinable write (PostgreSQL only; see `Combined`)."""
+        raise NotImplementedError(f"combined writes are PostgreSQL only, not {self.vendor}")
+
     async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert many rows at once (background writers: request traces).
 
@@ -100,7 +105,7 @@ def answer(future: asyncio.Future[Any], outcome: Any) -> None:
         future.set_result(outcome)
 
 
-_WRITE_BATCH = 64  # statements per group commit
+_WRITE_BATCH = 64  # writes per group commit
 # Every write batch takes this transaction-scoped advisory lock first, so batches of different
 # workers run one after another: two batches each locking several key and user rows in
 # different orders could otherwise deadlock (PostgreSQL would break it after deadlock_timeout).
@@ -112,17 +117,104 @@ _WRITE_LOCK = 0x0A11A9E1
 WRITE_LOCK_CTE = f"_w AS (SELECT pg_advisory_xact_lock({_WRITE_LOCK}))"
 
 
+@dataclass(frozen=True, slots=True)
+class Combined:
+    """A kind of write whose queued instances go out together as one statement.
+
+    An instance is a tuple of fields. `sql` takes one array parameter per field, element i from
+    the i-th instance, unpacked with `unnest(...) WITH ORDINALITY`, and returns one row per
+    instance that has a result: its position (1-based) first, then the result. An instance alone
+    is sent the same way, as arrays of one. So a batch of any size costs one statement to send,
+    parse and run, and the rows it touches are updated once per batch, not once per request.
+    """
+
+    sql: str
+
+
+_Write = tuple[str | Combined, Params, asyncio.Future[tuple[Any, ...] | None]]  # what, with what, for whom
+
+
+class _Statement:
+    """One statement of a write batch: a plain write, or the instances of one Combined kind."""
+
+    __slots__ = ("sql", "instances", "futures", "combined")
+
+    def __init__(self, sql: str, combined: bool) -> None:
+        self.sql, self.combined = sql, combined
+        self.instances: list[Params] = []
+        self.futures: list[asyncio.Future[tuple[Any, ...] | None]] = []
+
+    @staticmethod
+    def group(writes: list[_Write]) -> list[_Statement]:
+        statements: list[_Statement] = []
+        kinds: dict[Combined, _Statement] = {}
+        for target, params, future in writes:
+            if isinstance(target, Combined):
+                statement = kinds.get(target)
+                if statement is None:
+                    statement = kinds[target] = _Statement(target.sql, True)
+                    statements.append(statement)
+            else:
+                statement = _Statement(target, False)
+                statements.append(statement)
+            statement.instances.append(params)
+            statement.futures.append(future)
+        return statements
+
+    @property
+    def params(self) -> Params:
+        if not self.combined:
+            return self.instances[0]
+        return [list(column) for column in zip(*self.instances, strict=True)]
+
+    def split(self) -> list[_Statement]:
+        """Each instance as a statement of its own (to run alone after the whole failed)."""
+        alone = []
+        for params, future in zip(self.instances, self.futures, strict=True):
+            statement = _Statement(self.sql, self.combined)
+            statement.instances.append(params)
+            statement.futures.append(future)
+            alone.append(statement)
+        return alone
+
+    async def fetch(self, cur: Any) -> list[tuple[Any, ...] | None]:
+        """One result per instance, read off the statement's cursor."""
+        if not self.combined:
+            return [await cur.fetchone()]
+        found = {row[0]: row[1:] for row in await cur.fetchall()}
+        return [found.get(position) for position in range(1, len(self.futures) + 1)]
+
+    def answer(self, outcome: list[tuple[Any, ...] | None] | BaseException) -> None:
+        for i, future in enumerate(self.futures):
+            answer(future, outcome if isinstance(outcome, BaseException) else outcome[i])
+
+
+async def _int8_parameters(conn: Any) -> None:
+    """Send every int as int8: one prepared statement per text, whatever the values' sizes.
+
+    psycopg picks int2, int4, int8 or numeric by each value (and an array's by its largest), and
+    prepares a statement per text and parameter types, so a combined write would be prepared
+    again for every mix of sizes in its arrays.
+    https://www.psycopg.org/psycopg3/docs/basic/adapt.html#numbers-adaptation
+    """
+    from psycopg.adapt import PyFormat
+    from psycopg.types.numeric import Int8
+
+    conn.adapters.register_dumper(int, conn.adapters.get_dumper(Int8, PyFormat.TEXT))
+
+
 class PostgresDatabase(Database):
     """psycopg's async pool, autocommit; the ledger's writes are grouped (see `write`).
 
     Every request updates its key's and user's rows, and with one hot key that serialised all
     requests on row locks, each waiting for the previous one's commit (bench: 318 req/s at 32
-    in flight, 2.8 ms of PostgreSQL CPU per request). `write` queues the statement; one batch
-    at a time per worker sends the queued statements in one pipeline inside one transaction,
-    so a batch costs one round trip and one commit, and its statements never wait for each
-    other. If any statement fails, the batch's transaction is rolled back whole and each
-    statement runs again alone, so only the bad one fails. A write with nobody to share a
-    commit with runs alone as one autocommit statement (see WRITE_LOCK_CTE).
+    in flight, 2.8 ms of PostgreSQL CPU per request). `write` and `write_combined` queue the
+    write; one batch at a time per worker sends the queued statements in one pipeline inside one
+    transaction, so a batch costs one round trip and one commit, and its statements never wait
+    for each other. The queued instances of one `Combined` kind (the ledger's holds, its
+    settles) are one statement. If any statement fails, the batch's transaction is rolled back
+    whole and each write runs again alone, so only the bad one fails. A batch that is a single
+    statement runs as one autocommit statement (see WRITE_LOCK_CTE).
     """
 
     vendor = "postgresql"
@@ -135,13 +227,15 @@ class PostgresDatabase(Database):
             # https://www.postgresql.org/docs/current/wal-async-commit.html: no corruption, at
             # most ~3 x wal_writer_delay of commits lost if PostgreSQL itself crashes.
             kwargs["options"] = "-c synchronous_commit=off"
-        self._pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
+        self._pool = AsyncConnectionPool(
+            conninfo, min_size=1, max_size=max_size, open=False, kwargs=kwargs, configure=_int8_parameters
+        )
         self._opened = False
         self._lock = asyncio.Lock()
-        self._writes: list[tuple[str, Params, asyncio.Future[tuple[Any, ...] | None]]] = []
+        self._writes: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self.commits = 0  # write batches committed (tests read it)
-        self.lone_writes = 0  # writes sent alone, as one autocommit statement
+        self.lone_writes = 0  # batches sent as one autocommit statement
 
     async def _ensure_open(self) -> None:
         if not self._opened:
@@ -169,8 +263,14 @@ class PostgresDatabase(Database):
             return cur.rowcount
 
     async def write(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        return await self._queue(sql, params)
+
+    async def write_combined(self, kind: Combined, fields: Sequence[Any]) -> tuple[Any, ...] | None:
+        return await self._queue(kind, fields)
+
+    async def _queue(self, target: str | Combined, params: Params) -> tuple[Any, ...] | None:
         future: asyncio.Future[tuple[Any, ...] | None] = asyncio.get_running_loop().create_future()
-        self._writes.append((sql, params, future))
+        self._writes.append((target, params, future))
         if self._writer is None or self._writer.done():
             # Not tied to the caller: a caller cancelled meanwhile does not cancel the others'
             # writes, and its own statement still runs (a settle must not be lost).
@@ -179,28 +279,41 @@ class PostgresDatabase(Database):
 
     async def _write_batches(self) -> None:
         while self._writes:
-            if len(self._writes) == 1:  # alone: one round trip, no BEGIN / lock / COMMIT
-                (sql, params, future), self._writes = self._writes[0], []
-                self.lone_writes += 1
-                try:
-                    answer(future, await self.fetchone(sql, params))
-                except Exception as exc:
-                    answer(future, exc)
-                continue
             batch, self._writes = self._writes[:_WRITE_BATCH], self._writes[_WRITE_BATCH:]
-            try:
-                rows = await self._commit_batch([(sql, params) for sql, params, _ in batch])
-            except Exception:
-                for sql, params, future in batch:
-                    try:
-                        answer(future, await self.fetchone(sql, params))
-                    except Exception as exc:
-                        answer(future, exc)
+            statements = _Statement.group(batch)
+            if len(statements) == 1:  # one statement: one round trip, no lock statement or Sync of its own
+                self.lone_writes += 1
+                await self._run_alone(statements[0])
                 continue
-            for (_, _, future), row in zip(batch, rows, strict=True):
-                answer(future, row)
+            try:
+                outcomes = await self._commit_batch(statements)
+            except Exception:
+                for statement in statements:
+                    for alone in statement.split():
+                        await self._run_alone(alone)
+                continue
+            for statement, outcome in zip(statements, outcomes, strict=True):
+                statement.answer(outcome)
 
-    async def _commit_batch(self, statements: list[tuple[str, Params]]) -> list[tuple[Any, ...] | None | Exception]:
+    async def _run_alone(self, statement: _Statement) -> None:
+        """One autocommit statement; combined instances that fail together run again one by one."""
+        try:
+            await self._ensure_open()
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(statement.sql, statement.params)
+                try:  # committed: an error from here (no result row) is final
+                    outcome: list[tuple[Any, ...] | None] | BaseException = await statement.fetch(cur)
+                except Exception as exc:
+                    outcome = exc
+        except Exception as exc:
+            if len(statement.futures) > 1:
+                for alone in statement.split():
+                    await self._run_alone(alone)
+                return
+            outcome = exc
+        statement.answer(outcome)
+
+    async def _commit_batch(self, statements: list[_Statement]) -> list[list[tuple[Any, ...] | None] | BaseException]:
         """Raises only if the transaction was rolled back (so the caller may run them again).
 
         The lock and the statements go out in one pipeline closed by one Sync: one round trip,
@@ -213,18 +326,18 @@ class PostgresDatabase(Database):
         await self._ensure_open()
         async with self._pool.connection() as conn, conn.pipeline() as pipeline:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-            cursors = [await conn.execute(sql, params) for sql, params in statements]
+            cursors = [await conn.execute(statement.sql, statement.params) for statement in statements]
             await pipeline.sync()  # the commit, and every result; or the first error
             self.commits += 1
             # Committed: from here an error (a statement without a result row) is that
             # statement's alone, and nothing may run again.
-            rows: list[tuple[Any, ...] | None | Exception] = []
-            for cur in cursors:
+            outcomes: list[list[tuple[Any, ...] | None] | BaseException] = []
+            for statement, cur in zip(statements, cursors, strict=True):
                 try:
-                    rows.append(await cur.fetchone())
+                    outcomes.append(await statement.fetch(cur))
                 except Exception as exc:
-                    rows.append(exc)
-        return rows
+                    outcomes.append(exc)
+        return outcomes
 
     async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         # COPY: no statement text to build or parse (a 200-row INSERT has 3,200 parameters,

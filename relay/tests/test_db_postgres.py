@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from relay.db import WRITE_LOCK_CTE, PostgresDatabase, _postgres_conninfo
+from relay.db import WRITE_LOCK_CTE, Combined, PostgresDatabase, _postgres_conninfo
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -160,6 +160,50 @@ def test_a_statement_without_a_result_row_fails_alone_and_is_not_run_twice(count
     with connection.cursor() as cur:
         cur.execute("SELECT n FROM test_counters ORDER BY id")
         assert cur.fetchall() == [(2,), (100,)]  # committed once, not again by a fallback
+
+
+# Adds each instance's n to its row, all in one statement; returns the row's new value per instance
+# (a row added to twice in one batch returns the total after both).
+ADD_MANY = Combined(
+    "WITH a AS (SELECT * FROM unnest(%s::int[], %s::int[]) WITH ORDINALITY AS a(id, n, ord)),"
+    " u AS (UPDATE test_counters SET n = test_counters.n + d.n FROM (SELECT id, sum(n) AS n FROM a GROUP BY id) d"
+    " WHERE test_counters.id = d.id RETURNING test_counters.id, test_counters.n)"
+    " SELECT a.ord, u.n, 100 / a.n FROM a JOIN u USING (id)"
+)
+
+
+def test_combined_writes_queued_together_are_one_statement_and_each_gets_its_row(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> tuple[list[Any], int, int]:
+        writes = [db.write_combined(ADD_MANY, (1 + i % 2, 1 + i)) for i in range(6)]
+        writes.insert(2, db.write(ADD, (1000, 2)))  # a plain write in the same batch
+        writes.append(db.write_combined(ADD_MANY, (3, 5)))  # no such row: no result
+        return await asyncio.gather(*writes), db.commits, db.lone_writes
+
+    results, commits, lone = _run(body)
+    # One batch: the lock, the plain write, and one statement for all seven combined instances.
+    assert (commits, lone) == (1, 0)
+    odd, even = 1 + 3 + 5, 2 + 4 + 6
+    assert results[2] == (1000 + even,) or results[2] == (1000,)  # the plain write ran before or after
+    assert [results[i] for i in (0, 3, 5)] == [(odd, 100 // n) for n in (1, 3, 5)]
+    assert results[-1] is None
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters ORDER BY id")
+        assert cur.fetchall() == [(odd,), (1000 + even,)]
+
+
+def test_a_failing_combined_instance_fails_alone(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> tuple[list[Any], int]:
+        writes = [db.write_combined(ADD_MANY, (1, n)) for n in (1, 0, 2)]  # n = 0: division by zero
+        writes.append(db.write(ADD, (5, 2)))
+        return await asyncio.gather(*writes, return_exceptions=True), db.commits
+
+    results, commits = _run(body)
+    assert "division by zero" in str(results[1])
+    assert results[0] == (1, 100) and results[2] == (3, 50) and results[3] == (5,)  # then each ran alone, in order
+    assert commits == 0  # the batch was rolled back
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters ORDER BY id")
+        assert cur.fetchall() == [(3,), (5,)]
 
 
 def test_insert_rows_copies_every_value_faithfully() -> None:
