@@ -16,8 +16,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from relay.db import WRITE_LOCK_CTE, Combined, Cursor, Database
+from relay.db import WRITE_LOCK_CTE, Combined, Cursor, Database, combined_rows
 
 from . import batch as batching
 
@@ -158,7 +159,8 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 
 # ----------------------------------------------------------------------------- PostgreSQL: one statement each
 
-# Holds queued together, in one statement (one instance: request_id, user_id, key_id, quota, at).
+_HOLD_FIELDS = ("request_id", "user_id", "key_id", "quota", "at")  # one hold, as Ledger.hold sends it
+# Holds queued together, in one statement.
 # It locks the keys' and then the users' rows (the order every ledger statement keeps) and reads
 # their latest committed values (FOR UPDATE does, in READ COMMITTED): the versions the UPDATEs
 # below then change. Holds of one key are granted in queue order while their running total fits
@@ -168,8 +170,7 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 # https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
 _PG_HOLDS = Combined(
     f"WITH {WRITE_LOCK_CTE},"
-    " h AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])"
-    " WITH ORDINALITY AS h(request_id, user_id, key_id, quota, at, ord)),"
+    " h AS " + combined_rows(tuple(zip(_HOLD_FIELDS, ("text", "bigint", "bigint", "bigint", "timestamptz"), strict=True))) + ","
     " kl AS (SELECT id, status, unlimited_quota, remain_quota FROM api_keys"
     " WHERE id IN (SELECT key_id FROM h) AND EXISTS (SELECT 1 FROM _w) ORDER BY id FOR UPDATE),"
     " ul AS (SELECT id, status, quota FROM users"
@@ -185,22 +186,56 @@ _PG_HOLDS = Combined(
     " FROM (SELECT user_id, sum(quota) AS total FROM hu WHERE ok GROUP BY user_id) d WHERE users.id = d.user_id RETURNING 1),"
     " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
     " SELECT request_id, user_id, key_id, quota, 0, 1, at FROM hu WHERE ok ORDER BY ord RETURNING 1)"
-    " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu"
+    " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu",
+    lambda fields: (_PG_HOLD_ONE, dict(zip(_HOLD_FIELDS, fields, strict=True))),
+)
+# A hold queued alone: the same decisions, for one row each.
+_PG_HOLD_ONE = (
+    f"WITH {WRITE_LOCK_CTE},"
+    " kl AS (SELECT status = 1 AND (unlimited_quota OR remain_quota >= %(quota)s) AS ok FROM api_keys"
+    " WHERE id = %(key_id)s AND EXISTS (SELECT 1 FROM _w) FOR UPDATE),"
+    " ul AS (SELECT status = 1 AND quota >= %(quota)s AS ok FROM users"
+    " WHERE id = %(user_id)s AND (SELECT count(*) FROM kl) >= 0 FOR UPDATE),"
+    " g AS (SELECT coalesce((SELECT ok FROM kl), false) AS key_ok, coalesce((SELECT ok FROM ul), false) AS user_ok),"
+    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE %(quota)s END"
+    " WHERE id = %(key_id)s AND (SELECT key_ok AND user_ok FROM g) RETURNING 1),"
+    " u AS (UPDATE users SET quota = quota - %(quota)s WHERE id = %(user_id)s AND (SELECT key_ok AND user_ok FROM g) RETURNING 1),"
+    " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
+    " SELECT %(request_id)s, %(user_id)s, %(key_id)s, %(quota)s, 0, 1, %(at)s FROM g WHERE key_ok AND user_ok RETURNING 1)"
+    " SELECT 1, CASE WHEN key_ok AND user_ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM g"
 )
 _HOLD_OUTCOMES = (HoldOutcome.OK, HoldOutcome.KEY_REFUSED, HoldOutcome.USER_REFUSED)
 
-# Settles queued together, in one statement (fields: `_pg_settle_fields`). Each claims its HELD
+_SETTLE_FIELDS = (  # what `_pg_settle_fields` sends, in its order
+    ("status", "smallint"),
+    ("quota", "bigint"),
+    ("at", "timestamptz"),
+    ("request_id", "text"),
+    ("key_id", "bigint"),
+    ("user_id", "bigint"),
+    ("channel_id", "bigint"),
+    ("write_log", "boolean"),
+    ("username", "text"),
+    ("key_name", "text"),
+    ("model_name", "text"),
+    ("upstream_model", "text"),
+    ("prompt_tokens", "bigint"),
+    ("completion_tokens", "bigint"),
+    ("cached_tokens", "bigint"),
+    ("cache_write_tokens", "bigint"),
+    ("cache_write_1h_tokens", "bigint"),
+    ("elapsed_ms", "bigint"),
+    ("is_stream", "boolean"),
+    ("status_code", "integer"),
+    ("content", "text"),
+)
+# Settles queued together, in one statement (fields: `_SETTLE_FIELDS`). Each claims its HELD
 # charge once (of two instances for one request, the one `c` returns), then the keys, users and
 # channels get the sums of what was claimed, and the claimed ones that log get their rows.
 # Result per settle: a row if it claimed its charge, none if it was settled already.
 _PG_SETTLES = Combined(
     f"WITH {WRITE_LOCK_CTE},"
-    " s AS (SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::timestamptz[], %s::text[], %s::bigint[], %s::bigint[],"
-    " %s::bigint[], %s::boolean[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],"
-    " %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[], %s::integer[], %s::text[])"
-    " WITH ORDINALITY AS s(status, quota, at, request_id, key_id, user_id, channel_id, write_log, username, key_name,"
-    " model_name, upstream_model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
-    " cache_write_1h_tokens, elapsed_ms, is_stream, status_code, content, ord)),"
+    " s AS " + combined_rows(_SETTLE_FIELDS) + ","
     " c AS (UPDATE request_charges SET status = s.status, quota = s.quota, settled_at = s.at FROM s"
     " WHERE request_charges.request_id = s.request_id AND request_charges.status = 1 AND EXISTS (SELECT 1 FROM _w)"
     " RETURNING s.ord, request_charges.held_quota),"
@@ -218,8 +253,36 @@ _PG_SETTLES = Combined(
     " user_id, username, key_id, key_name, model_name, upstream_model, channel_id, prompt_tokens, completion_tokens,"
     " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
     " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
-    " SELECT ord FROM j"
+    " SELECT ord FROM j",
+    lambda fields: _pg_settle_one(dict(zip((name for name, _ in _SETTLE_FIELDS), fields, strict=True))),
 )
+
+
+def _pg_settle_one(f: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A settle alone: the same steps, for one row each (and none that it does not need)."""
+    f["counted"] = 1 if f["status"] == SETTLED else 0
+    f["type"] = LOG_ERROR if f["status"] == REFUNDED else LOG_CONSUME
+    sql = (
+        f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = %(status)s, quota = %(quota)s,"
+        " settled_at = %(at)s WHERE request_id = %(request_id)s AND status = 1 AND EXISTS (SELECT 1 FROM _w)"
+        " RETURNING held_quota),"
+        " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0"
+        " ELSE %(quota)s - c.held_quota END, used_quota = used_quota + %(quota)s, accessed_at = %(at)s FROM c"
+        " WHERE api_keys.id = %(key_id)s RETURNING 1),"
+        " u AS (UPDATE users SET quota = quota - (%(quota)s - c.held_quota), used_quota = used_quota + %(quota)s,"
+        " request_count = request_count + %(counted)s FROM c WHERE users.id = %(user_id)s AND (SELECT count(*) FROM k) >= 0"
+        " RETURNING 1)"
+    )
+    if f["channel_id"] is not None and f["quota"]:
+        sql += ", ch AS (UPDATE channels SET used_quota = used_quota + %(quota)s FROM c WHERE channels.id = %(channel_id)s RETURNING 1)"
+    if f["write_log"]:
+        sql += (
+            f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT %(at)s, %(type)s, %(user_id)s, %(username)s, %(key_id)s,"
+            " %(key_name)s, %(model_name)s, %(upstream_model)s, %(channel_id)s, %(prompt_tokens)s, %(completion_tokens)s,"
+            " %(cached_tokens)s, %(cache_write_tokens)s, %(cache_write_1h_tokens)s, %(quota)s, %(elapsed_ms)s,"
+            " %(is_stream)s, %(request_id)s, %(status_code)s, %(content)s FROM c RETURNING 1)"
+        )
+    return sql + " SELECT 1 FROM c", f
 
 
 def _pg_settle_fields(s: Settlement) -> tuple[object, ...]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from django.conf import settings
 
 T = TypeVar("T")
@@ -121,14 +122,29 @@ WRITE_LOCK_CTE = f"_w AS (SELECT pg_advisory_xact_lock({_WRITE_LOCK}))"
 class Combined:
     """A kind of write whose queued instances go out together as one statement.
 
-    An instance is a tuple of fields. `sql` takes one array parameter per field, element i from
-    the i-th instance, unpacked with `unnest(...) WITH ORDINALITY`, and returns one row per
-    instance that has a result: its position (1-based) first, then the result. An instance alone
-    is sent the same way, as arrays of one. So a batch of any size costs one statement to send,
-    parse and run, and the rows it touches are updated once per batch, not once per request.
+    An instance is a tuple of fields. `sql` takes one parameter, an array with one JSON array of
+    fields per instance, read with `combined_rows`, and returns one row per instance that has a
+    result: its position (1-based) first, then the result. So a batch of any size costs one
+    statement to send, parse and run, and the rows it touches are updated once per batch, not
+    once per request. `single` gives the statement (SQL, parameters) for an instance queued
+    alone, with the same result (position 1): the set-based statement costs PostgreSQL ~90 us
+    more than a statement written for one row, which only a batch pays back.
+
+    One array of JSON, not one array per field: psycopg dumps an array element by element in
+    Python (~20 us each, and a settle has 21 fields). Not one JSON document: the planner
+    assumes 100 rows for jsonb_array_elements() and then preferred hash joins over scans of
+    whole tables to index lookups, while an array parameter's length is known when planning.
     """
 
     sql: str
+    single: Callable[[Sequence[Any]], tuple[str, Params]]
+
+
+def combined_rows(fields: Sequence[tuple[str, str]]) -> str:
+    """The FROM item of a Combined statement: one row per instance, its fields (name, SQL type)
+    typed, and `ord`, its position."""
+    columns = ", ".join(f"(v->>{i})::{sql_type} AS {name}" for i, (name, sql_type) in enumerate(fields))
+    return f"(SELECT {columns}, ord FROM unnest(%s::jsonb[]) WITH ORDINALITY AS e(v, ord))"
 
 
 _Write = tuple[str | Combined, Params, asyncio.Future[tuple[Any, ...] | None]]  # what, with what, for whom
@@ -137,10 +153,10 @@ _Write = tuple[str | Combined, Params, asyncio.Future[tuple[Any, ...] | None]]  
 class _Statement:
     """One statement of a write batch: a plain write, or the instances of one Combined kind."""
 
-    __slots__ = ("sql", "instances", "futures", "combined")
+    __slots__ = ("target", "instances", "futures")
 
-    def __init__(self, sql: str, combined: bool) -> None:
-        self.sql, self.combined = sql, combined
+    def __init__(self, target: str | Combined) -> None:
+        self.target = target
         self.instances: list[Params] = []
         self.futures: list[asyncio.Future[tuple[Any, ...] | None]] = []
 
@@ -149,29 +165,28 @@ class _Statement:
         statements: list[_Statement] = []
         kinds: dict[Combined, _Statement] = {}
         for target, params, future in writes:
-            if isinstance(target, Combined):
-                statement = kinds.get(target)
-                if statement is None:
-                    statement = kinds[target] = _Statement(target.sql, True)
-                    statements.append(statement)
-            else:
-                statement = _Statement(target, False)
+            statement = kinds.get(target) if isinstance(target, Combined) else None
+            if statement is None:
+                statement = _Statement(target)
                 statements.append(statement)
+                if isinstance(target, Combined):
+                    kinds[target] = statement
             statement.instances.append(params)
             statement.futures.append(future)
         return statements
 
-    @property
-    def params(self) -> Params:
-        if not self.combined:
-            return self.instances[0]
-        return [list(column) for column in zip(*self.instances, strict=True)]
+    def query(self) -> tuple[str, Params]:
+        if not isinstance(self.target, Combined):
+            return self.target, self.instances[0]
+        if len(self.instances) == 1:
+            return self.target.single(self.instances[0])  # type: ignore[arg-type]
+        return self.target.sql, ([orjson.dumps(instance).decode() for instance in self.instances],)
 
     def split(self) -> list[_Statement]:
         """Each instance as a statement of its own (to run alone after the whole failed)."""
         alone = []
         for params, future in zip(self.instances, self.futures, strict=True):
-            statement = _Statement(self.sql, self.combined)
+            statement = _Statement(self.target)
             statement.instances.append(params)
             statement.futures.append(future)
             alone.append(statement)
@@ -179,7 +194,7 @@ class _Statement:
 
     async def fetch(self, cur: Any) -> list[tuple[Any, ...] | None]:
         """One result per instance, read off the statement's cursor."""
-        if not self.combined:
+        if not isinstance(self.target, Combined):
             return [await cur.fetchone()]
         found = {row[0]: row[1:] for row in await cur.fetchall()}
         return [found.get(position) for position in range(1, len(self.futures) + 1)]
@@ -187,20 +202,6 @@ class _Statement:
     def answer(self, outcome: list[tuple[Any, ...] | None] | BaseException) -> None:
         for i, future in enumerate(self.futures):
             answer(future, outcome if isinstance(outcome, BaseException) else outcome[i])
-
-
-async def _int8_parameters(conn: Any) -> None:
-    """Send every int as int8: one prepared statement per text, whatever the values' sizes.
-
-    psycopg picks int2, int4, int8 or numeric by each value (and an array's by its largest), and
-    prepares a statement per text and parameter types, so a combined write would be prepared
-    again for every mix of sizes in its arrays.
-    https://www.psycopg.org/psycopg3/docs/basic/adapt.html#numbers-adaptation
-    """
-    from psycopg.adapt import PyFormat
-    from psycopg.types.numeric import Int8
-
-    conn.adapters.register_dumper(int, conn.adapters.get_dumper(Int8, PyFormat.TEXT))
 
 
 class PostgresDatabase(Database):
@@ -227,9 +228,7 @@ class PostgresDatabase(Database):
             # https://www.postgresql.org/docs/current/wal-async-commit.html: no corruption, at
             # most ~3 x wal_writer_delay of commits lost if PostgreSQL itself crashes.
             kwargs["options"] = "-c synchronous_commit=off"
-        self._pool = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=False, kwargs=kwargs, configure=_int8_parameters
-        )
+        self._pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
         self._opened = False
         self._lock = asyncio.Lock()
         self._writes: list[_Write] = []
@@ -300,7 +299,7 @@ class PostgresDatabase(Database):
         try:
             await self._ensure_open()
             async with self._pool.connection() as conn:
-                cur = await conn.execute(statement.sql, statement.params)
+                cur = await conn.execute(*statement.query())
                 try:  # committed: an error from here (no result row) is final
                     outcome: list[tuple[Any, ...] | None] | BaseException = await statement.fetch(cur)
                 except Exception as exc:
@@ -326,7 +325,7 @@ class PostgresDatabase(Database):
         await self._ensure_open()
         async with self._pool.connection() as conn, conn.pipeline() as pipeline:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-            cursors = [await conn.execute(statement.sql, statement.params) for statement in statements]
+            cursors = [await conn.execute(*statement.query()) for statement in statements]
             await pipeline.sync()  # the commit, and every result; or the first error
             self.commits += 1
             # Committed: from here an error (a statement without a result row) is that

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from relay.db import WRITE_LOCK_CTE, Combined, PostgresDatabase, _postgres_conninfo
+from relay.db import WRITE_LOCK_CTE, Combined, PostgresDatabase, _postgres_conninfo, combined_rows
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -165,10 +165,11 @@ def test_a_statement_without_a_result_row_fails_alone_and_is_not_run_twice(count
 # Adds each instance's n to its row, all in one statement; returns the row's new value per instance
 # (a row added to twice in one batch returns the total after both).
 ADD_MANY = Combined(
-    "WITH a AS (SELECT * FROM unnest(%s::int[], %s::int[]) WITH ORDINALITY AS a(id, n, ord)),"
+    "WITH a AS " + combined_rows((("id", "int"), ("n", "int"))) + ","
     " u AS (UPDATE test_counters SET n = test_counters.n + d.n FROM (SELECT id, sum(n) AS n FROM a GROUP BY id) d"
     " WHERE test_counters.id = d.id RETURNING test_counters.id, test_counters.n)"
-    " SELECT a.ord, u.n, 100 / a.n FROM a JOIN u USING (id)"
+    " SELECT a.ord, u.n, 100 / a.n FROM a JOIN u USING (id)",
+    lambda f: ("UPDATE test_counters SET n = n + %s WHERE id = %s RETURNING 1, n, 100 / %s", (f[1], f[0], f[1])),
 )
 
 
