@@ -239,8 +239,10 @@ def _top_table(title: str, pairs: list[tuple[str, int]], samples: int) -> list[s
     ]
 
 
-def profile(stack: Stack, seconds: int, out_svg: Path, concurrency: int = 32) -> tuple[list[str], dict[str, Any]]:
-    """py-spy on the busiest gateway worker under non-stream load at c=32, three phases of `seconds`.
+def profile(
+    stack: Stack, seconds: int, out_svg: Path, concurrency: int = 32, stream: bool = False
+) -> tuple[list[str], dict[str, Any]]:
+    """py-spy on the busiest gateway worker under load (non-stream, c=32 by default), three phases of `seconds`.
 
     1. Wall clock, raw stacks; meanwhile each thread's time on a CPU / waiting for a CPU / blocked
        is read from /proc/<pid>/task/*/schedstat (py-spy counts a thread blocked in a pipe read or
@@ -250,7 +252,7 @@ def profile(stack: Stack, seconds: int, out_svg: Path, concurrency: int = 32) ->
     """
     exe = ensure_py_spy()
     pids = workers(stack)
-    spec = gateway_spec(stack, stream=False, concurrency=concurrency, warmup=2, duration=3 * seconds + 10, timeout=30)
+    spec = gateway_spec(stack, stream=stream, concurrency=concurrency, warmup=2, duration=3 * seconds + 10, timeout=30)
     load = subprocess.Popen([sys.executable, str(BENCH / "loadgen.py"), json.dumps(spec)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     wall_path, gil_path = out_svg.with_suffix(".txt"), out_svg.with_name(out_svg.stem + "-gil.txt")
@@ -293,7 +295,7 @@ def profile(stack: Stack, seconds: int, out_svg: Path, concurrency: int = 32) ->
     share = shares[pid] / (sum(shares.values()) or 1.0)
     per_req = main_cpu / (m["rps"] * wall * share) * 1e6 if m["rps"] else 0.0
     lines = [
-        f"py-spy (100 Hz) on a gateway worker while the load generator kept {concurrency} non-stream requests in "
+        f"py-spy (100 Hz) on a gateway worker while the load generator kept {concurrency} {'stream' if stream else 'non-stream'} requests in "
         f"flight ({m['rps']:.0f} req/s with py-spy attached; {m['errors']} errors). Profiled: the busiest worker, {pid} "
         f"(CPU over 1 s before: "
         + ", ".join(f"{p}: {c:.2f} s" for p, c in shares.items())

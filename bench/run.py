@@ -77,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--web", default="", metavar="CMD", help="gateway web command instead of the Procfile's (to compare servers)"
     )
     p.add_argument("--profile-concurrency", type=int, default=32, help="requests in flight while profiling")
+    p.add_argument("--profile-stream", action="store_true", help="profile under stream load")
     p.add_argument("--pg", action="store_true", help="PostgreSQL + Redis instead of SQLite")
     p.add_argument("--prefill", type=int, default=PREFILL, metavar="N",
                    help="logged requests the database holds before the run (a production-sized history)")
@@ -298,9 +299,12 @@ def main(argv: list[str] | None = None) -> int:
             bench.gateway_runs.append(m)
             sections.append((f"slow-streams-{db}", f"Slow streams: {args.slow_streams} at once ({db})", lines))
         if args.profile:
-            lines, m = modes.profile(bench.stack, args.profile, BENCH / "profile.svg", args.profile_concurrency)
+            lines, m = modes.profile(
+                bench.stack, args.profile, BENCH / "profile.svg", args.profile_concurrency, args.profile_stream
+            )
             bench.gateway_runs.append(m)
-            sections.append((f"profile-{db}", f"Profile of a gateway worker at c=32 ({db})", lines))
+            load = f"c={args.profile_concurrency}{', stream' if args.profile_stream else ''}"
+            sections.append((f"profile-{db}", f"Profile of a gateway worker at {load} ({db})", lines))
         bill = bench.billing_check()
         print(bill, flush=True)
         meta["loadavg_end"] = loadavg()

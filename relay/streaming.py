@@ -77,6 +77,7 @@ class PassthroughStream(_Observed):
         super().__init__()
         self._splitter = SSESplitter()
         self._decoder = converter(wire).StreamDecoder()
+        self._decoder.remember_parsed = True
         self._wire = wire
         self._drop_usage_chunk = drop_usage_chunk
         self._held: list[bytes] = []
@@ -110,17 +111,23 @@ class PassthroughStream(_Observed):
         return raw, tokens
 
     def _forwardable(self, event: bytes) -> bool:
-        data = event_data(event)
-        if data is None:
-            return False  # comments and keep-alives
-        if data.strip() == b"[DONE]":
-            return True
-        if not data.startswith(b"{"):
-            return False
-        try:
-            chunk: Any = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return False  # a garbled event would break the client's parser
+        parsed, self._decoder.parsed = self._decoder.parsed, None  # kept no longer than this event
+        if parsed is not None and parsed[0] is event:
+            chunk: Any = parsed[1]  # the decoder has just parsed this very event: not twice
+            if not isinstance(chunk, dict):
+                return False
+        else:
+            data = event_data(event)
+            if data is None:
+                return False  # comments and keep-alives
+            if data.strip() == b"[DONE]":
+                return True
+            if not data.startswith(b"{"):
+                return False
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return False  # a garbled event would break the client's parser
         if self._wire != "chat" or not isinstance(chunk, dict) or chunk.get("choices"):
             return True
         if isinstance(chunk.get("usage"), dict):

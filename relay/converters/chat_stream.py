@@ -175,6 +175,8 @@ class StreamDecoder:
 
     def __init__(self) -> None:
         self._splitter = SSESplitter()
+        self.remember_parsed = False  # PassthroughStream reads each event's JSON off `parsed`, not parsing twice
+        self.parsed: tuple[bytes, Any] | None = None
         self._started = False
         self._done = False
         self._stream_id = ""
@@ -240,6 +242,8 @@ class StreamDecoder:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             return  # garbage lines (keep-alives, proxies' banners) are skipped
+        if self.remember_parsed:
+            self.parsed = (raw, chunk)
         if not isinstance(chunk, dict):
             return
         error = chunk.get("error")

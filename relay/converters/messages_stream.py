@@ -171,6 +171,8 @@ class StreamDecoder:
 
     def __init__(self) -> None:
         self._sse = SSESplitter()
+        self.remember_parsed = False  # PassthroughStream reads each event's JSON off `parsed`, not parsing twice
+        self.parsed: tuple[bytes, Any] | None = None
         self._blocks: dict[int, _InBlock | None] = {}  # upstream index -> block (None = skipped)
         self._next_index = 0
         self._usage: dict[str, Any] = {}  # cumulative Anthropic usage (message_start, then message_delta)
@@ -216,6 +218,8 @@ class StreamDecoder:
         except orjson.JSONDecodeError:
             self._done = True
             return [ir.StreamError("the upstream sent an invalid stream event", "api_error")]
+        if self.remember_parsed:
+            self.parsed = (raw, obj)
         if not isinstance(obj, dict):
             return []
         kind = obj.get("type") if isinstance(obj.get("type"), str) else name

@@ -75,6 +75,8 @@ class StreamDecoder:
 
     def __init__(self) -> None:
         self._sse = SSESplitter()
+        self.remember_parsed = False  # PassthroughStream reads each event's JSON off `parsed`, not parsing twice
+        self.parsed: tuple[bytes, Any] | None = None
         self._items: dict[int, _Item] = {}  # output_index -> open item
         self._next = 0
         self._seen_text: set[int] = set()
@@ -163,6 +165,8 @@ class StreamDecoder:
             self._finished = True
             out.append(ir.StreamError("The upstream sent an invalid stream event."))
             return
+        if self.remember_parsed:
+            self.parsed = (raw, payload)
         if not isinstance(payload, dict):
             return
         kind = payload.get("type") or _event_name(raw)
