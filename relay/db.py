@@ -323,9 +323,17 @@ class PostgresDatabase(Database):
         https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
         """
         await self._ensure_open()
+        queries = [statement.query() for statement in statements]  # what fails to serialise fails before sending
         async with self._pool.connection() as conn, conn.pipeline() as pipeline:
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-            cursors = [await conn.execute(*statement.query()) for statement in statements]
+            try:
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                cursors = [await conn.execute(sql, params) for sql, params in queries]
+            except BaseException:
+                # A parameter psycopg cannot send, or a cancellation: leaving the pipeline would
+                # send a Sync, committing what was queued before it, and the caller then runs
+                # everything again alone. Closed, the connection's transaction is rolled back.
+                await conn.close()
+                raise
             await pipeline.sync()  # the commit, and every result; or the first error
             self.commits += 1
             # Committed: from here an error (a statement without a result row) is that

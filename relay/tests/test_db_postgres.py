@@ -73,6 +73,22 @@ def test_a_failing_statement_fails_alone(counters) -> None:  # type: ignore[no-u
         assert cur.fetchone() == (10,)  # the batch was rolled back, then each ran again alone
 
 
+def test_a_parameter_that_cannot_be_sent_fails_alone_and_nothing_runs_twice(counters) -> None:  # type: ignore[no-untyped-def]
+    """psycopg refuses the second write's parameter after the first was queued in the pipeline:
+    that first write must not be committed by the pipeline's exit and then run again alone."""
+
+    async def body(db: PostgresDatabase) -> list[Any]:
+        writes = [db.write(ADD, (1, 1)), db.write(ADD, (object(), 1)), db.write(ADD, (1, 1))]
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    results = _run(body)
+    assert "cannot adapt" in str(results[1])
+    assert sorted(r[0] for r in (results[0], results[2])) == [1, 2]
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters WHERE id = 1")
+        assert cur.fetchone() == (2,)
+
+
 def test_a_cancelled_caller_still_gets_its_write(counters) -> None:  # type: ignore[no-untyped-def]
     async def body(db: PostgresDatabase) -> None:
         task = asyncio.ensure_future(db.write(ADD, (7, 1)))
