@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,23 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def cpu_speed() -> str:
+    """CPU ms of a fixed pure-Python loop: fastest and slowest of 5, with the machine otherwise idle.
+
+    On a shared VM the same code can cost 1.6x more CPU on one day than another (other guests
+    competing for caches and memory bandwidth show up in no counter here), so CPU per request is
+    comparable across runs only next to this figure.
+    """
+    times = []
+    for _ in range(5):
+        start = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        times.append((time.process_time() - start) * 1000)
+    return f"{min(times):.0f}-{max(times):.0f} ms"
+
+
 def header_lines(meta: dict[str, str]) -> list[str]:
     return [
         f"- Date: {meta['date']}; command: `{meta['command']}`",
@@ -231,6 +249,8 @@ def header_lines(meta: dict[str, str]) -> list[str]:
         f"- Git commit: {meta['commit']} (working tree may hold uncommitted changes)",
         f"- Setup: {meta['setup']}",
         f"- Load average at start / end: {meta['loadavg_start']} / {meta['loadavg_end']}",
+        f"- CPU speed check (a fixed Python loop, fastest-slowest of 5) at start / end: {meta['speed_start']} / "
+        f"{meta['speed_end']}",
     ]
 
 

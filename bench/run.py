@@ -33,6 +33,7 @@ from procstat import rss_mib, tree  # noqa: E402
 from report import (  # noqa: E402
     RATIO_COLUMNS,
     Measurement,
+    cpu_speed,
     cpu_split,
     header_lines,
     loadavg,
@@ -261,13 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, tmp)
     db = "pg" if args.pg else "sqlite"
     print(f"bench: {'PostgreSQL + Redis' if args.pg else 'SQLite'}, {args.workers} workers; temp dir {tmp}", flush=True)
-    load_start = loadavg()
+    load_start, speed_start = loadavg(), cpu_speed()
     failed = True
     try:
         bench.start()
         meta = machine_info()
         meta.update(command=shlex.join([".venv/bin/python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
-                    loadavg_start=load_start, others=f"nginx {bench.nginx.version()}"
+                    loadavg_start=load_start, speed_start=speed_start, others=f"nginx {bench.nginx.version()}"
                     + (f"; LiteLLM {bench.litellm.version()} (--num_workers {args.workers})" if bench.litellm else ""))  # fmt: skip
         meta["setup"] = (f"{'PostgreSQL + Redis' if args.pg else 'SQLite'}; gateway `{shlex.join(bench.stack.command)}` "
                          f"with WEB_CONCURRENCY={args.workers}")  # fmt: skip
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append((f"profile-{db}", f"Profile of a gateway worker at {load} ({db})", lines))
         bill = bench.billing_check()
         print(bill, flush=True)
-        meta["loadavg_end"] = loadavg()
+        meta["loadavg_end"], meta["speed_end"] = loadavg(), cpu_speed()
         for key, title, body in sections:
             if args.output:
                 update_results(Path(args.output), key, title, [*header_lines(meta), "", *body, "", f"- {bill}"])
