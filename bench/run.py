@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     db = "pg" if args.pg else "sqlite"
     print(f"bench: {'PostgreSQL + Redis' if args.pg else 'SQLite'}, {args.workers} workers; temp dir {tmp}", flush=True)
     load_start, speed_start = loadavg(), cpu_speed()
+    print(f"bench: CPU speed check (a fixed Python loop, fastest-slowest of 5): {speed_start}", flush=True)
     failed = True
     try:
         bench.start()
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         bill = bench.billing_check()
         print(bill, flush=True)
         meta["loadavg_end"], meta["speed_end"] = loadavg(), cpu_speed()
+        print(f"bench: CPU speed check at the end: {meta['speed_end']}", flush=True)
         for key, title, body in sections:
             if args.output:
                 update_results(Path(args.output), key, title, [*header_lines(meta), "", *body, "", f"- {bill}"])
