@@ -328,10 +328,11 @@ class PostgresDatabase(Database):
             try:
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
                 cursors = [await conn.execute(sql, params) for sql, params in queries]
-            except BaseException:
-                # A parameter psycopg cannot send, or a cancellation: leaving the pipeline would
-                # send a Sync, committing what was queued before it, and the caller then runs
-                # everything again alone. Closed, the connection's transaction is rolled back.
+            except Exception:
+                # A parameter psycopg cannot send: leaving the pipeline would send a Sync,
+                # committing what was queued before it, and the caller then runs everything again
+                # alone. Closed, the connection's transaction is rolled back. (A cancellation is let
+                # through: nothing runs again after it, so what was queued had better commit.)
                 await conn.close()
                 raise
             await pipeline.sync()  # the commit, and every result; or the first error
