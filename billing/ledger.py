@@ -229,6 +229,7 @@ _SETTLE_FIELDS = (  # what `_pg_settle_fields` sends, in its order
     ("status_code", "integer"),
     ("content", "text"),
 )
+_SETTLE_NAMES = tuple(name for name, _ in _SETTLE_FIELDS)
 # Settles queued together, in one statement (fields: `_SETTLE_FIELDS`). Each claims its HELD
 # charge once (of two instances for one request, the one `c` returns), then the keys, users and
 # channels get the sums of what was claimed, and the claimed ones that log get their rows.
@@ -254,12 +255,15 @@ _PG_SETTLES = Combined(
     " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
     " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
     " SELECT ord FROM j",
-    lambda fields: _pg_settle_one(dict(zip((name for name, _ in _SETTLE_FIELDS), fields, strict=True))),
+    lambda fields: _pg_settle_one(dict(zip(_SETTLE_NAMES, fields, strict=True))),
 )
 
 
 def _pg_settle_one(f: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A settle alone: the same steps, for one row each (and none that it does not need)."""
+    """A settle alone: the same steps, for one row each (and none that it does not need).
+
+    In both settle statements the user step reads a count of the key step, which makes
+    PostgreSQL run them in order (key, then user): the same lock order as holds."""
     f["counted"] = 1 if f["status"] == SETTLED else 0
     f["type"] = LOG_ERROR if f["status"] == REFUNDED else LOG_CONSUME
     sql = (
