@@ -103,6 +103,46 @@ def test_a_cancelled_caller_still_gets_its_write(counters) -> None:  # type: ign
         assert cur.fetchone() == (7,)
 
 
+def _terminate(pid: int) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    connection.close()
+
+
+PID = "UPDATE test_counters SET n = n + 1 WHERE id = %s RETURNING pg_backend_pid()"
+
+
+def test_the_writer_keeps_its_connection_and_replaces_it_when_the_server_drops_it(counters) -> None:  # type: ignore[no-untyped-def]
+    async def body(db: PostgresDatabase) -> tuple[set[int], int, Any, int]:
+        pids = {(await db.write(PID, (1,)))[0] for _ in range(5)}  # five lone writes, one after another
+        taken = db._pool.get_stats().get("requests_num", 0)
+        await asyncio.to_thread(_terminate, next(iter(pids)))  # the server ends it (a restart, an idle timeout)
+        failed = await asyncio.gather(db.write(PID, (1,)), return_exceptions=True)
+        fresh = (await db.write(PID, (1,)))[0]
+        return pids, taken, failed[0], fresh
+
+    pids, taken, failed, fresh = _run(body)
+    assert len(pids) == 1 and taken == 1  # taken from the pool once, not once per write
+    assert isinstance(failed, Exception)  # sent on the dead connection: that write fails, as with a pooled one
+    assert fresh not in pids  # the next one goes out on a new connection
+    with connection.cursor() as cur:
+        cur.execute("SELECT n FROM test_counters WHERE id = 1")
+        assert cur.fetchone() == (6,)
+
+
+def test_the_writer_gives_its_connection_back_to_the_pool_in_time(counters, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("relay.db._WRITER_CONNECTION_SECONDS", 0.0)  # due back before every batch
+
+    async def body(db: PostgresDatabase) -> tuple[int, int]:
+        for _ in range(3):
+            await db.write(PID, (1,))
+        stats = db._pool.get_stats()
+        return stats.get("requests_num", 0), stats.get("returns_bad", 0)
+
+    requests, bad = _run(body)
+    assert requests == 3 and bad == 0  # taken from and given back to the pool each time, healthy
+
+
 def _both_rows(first: int, second: int) -> str:
     """Locks both rows, `first` then `second` 2 ms later, taking the write lock first (WRITE_LOCK_CTE).
 
