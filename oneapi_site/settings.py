@@ -340,6 +340,8 @@ RELAY_CONNECT_TIMEOUT = env_float("RELAY_CONNECT_TIMEOUT", 10, minimum=0.1)
 IDLE_TIMEOUT = env_float("IDLE_TIMEOUT", 120, minimum=0)  # seconds a stream may stay silent
 RELAY_PROXY = env_str("RELAY_PROXY")
 RELAY_MAX_BODY_MB = env_float("RELAY_MAX_BODY_MB", 32, minimum=0.001)
+# A well-funded key's quota hold runs while its request goes upstream, not before (relay.billing_flow).
+RELAY_HOLD_OVERLAP = env_bool("RELAY_HOLD_OVERLAP", True)
 # Image and file URLs that callers send, fetched for upstreams that need them inline (relay.media),
 # through the SSRF guard (relay.ssrf): only public addresses unless allowed here.
 USER_CONTENT_REQUEST_TIMEOUT = env_float("USER_CONTENT_REQUEST_TIMEOUT", 30, minimum=0.1)  # seconds per URL

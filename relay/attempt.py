@@ -23,7 +23,7 @@ from .adaptors import get_adaptor
 from .adaptors.base import Adaptor
 from .adaptors.capabilities import ConvertsEmbeddings
 from .asgi_io import Responder
-from .billing_flow import extend_hold, settle_usage
+from .billing_flow import confirm_hold, extend_hold, settle_usage
 from .context import RelayContext
 from .converters import converter
 from .errors import InvalidRequest, RelayError, UpstreamError
@@ -127,6 +127,7 @@ async def attempt_once(ctx: RelayContext, channel: ChannelEntry, out: Responder)
     response = await open_upstream(url, headers, body)
     ctx.upstream_first_byte_at = time.monotonic()
     try:
+        await confirm_hold(ctx)  # refused: the answer is dropped unread (release() closes the connection)
         if ctx.is_stream:
             if passthrough:
                 stream: PassthroughStream | ConvertingStream = PassthroughStream(wire, drop_usage_chunk=not client_wants_usage)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +34,22 @@ def max_output_tokens(payload: dict[str, Any]) -> int:
     return settings.DEFAULT_MAX_TOKEN
 
 
-async def place_hold(ctx: RelayContext, price: Price) -> None:
+# Holding first and calling the upstream after puts a database round trip in front of every
+# request. When the key and its user, as last loaded, hold OVERLAP_FUNDING times the hold or
+# more, a refusal is all but impossible, so the hold runs while the request goes upstream. (The
+# original One API skips the hold altogether for such users, its "trusted" shortcut, and can then
+# overspend; here the hold still decides.) Nothing reaches the client and nothing is settled
+# before it is granted (`confirm_hold`). If it is refused after all (a key disabled since it was
+# cached, a quota spent meanwhile on other workers), the upstream's answer is dropped unread, the
+# caller gets the refusal, and that key and user hold first again on this worker for
+# REFUSAL_MEMORY_SECONDS: at most one upstream call per worker and minute is made for nothing.
+OVERLAP_FUNDING = 100
+REFUSAL_MEMORY_SECONDS = 60.0
+_refused_until: dict[tuple[str, int], float] = {}  # ("key" | "user", id) -> time.monotonic() deadline
+
+
+def hold_size(ctx: RelayContext, price: Price) -> tuple[int, int]:
+    """(quota to hold, output tokens it covers) for this request."""
     options = cache.snapshot.options
     if ctx.format.endpoint == "chat":
         prompt_estimate = len(ctx.body) // 4 + 1
@@ -45,10 +62,59 @@ async def place_hold(ctx: RelayContext, price: Price) -> None:
         price=price,
         group_ratio=ctx.key.group_ratio,
     )
+    return quota, output
+
+
+def may_overlap(ctx: RelayContext, quota: int) -> bool:
+    if not settings.RELAY_HOLD_OVERLAP:
+        return False
+    key, funded = ctx.key, quota * OVERLAP_FUNDING
+    if (not key.unlimited_quota and key.remain_quota < funded) or key.user_quota < funded:
+        return False
+    if _refused_until:
+        now = time.monotonic()
+        if _refused_until.get(("key", key.key_id), 0.0) > now or _refused_until.get(("user", key.user_id), 0.0) > now:
+            return False
+    return True
+
+
+async def place_hold(ctx: RelayContext, price: Price) -> None:
+    """Hold this request's estimate, or start holding it (see OVERLAP_FUNDING): then
+    `confirm_hold` must return before anything reaches the client."""
+    quota, output = hold_size(ctx, price)
+    if may_overlap(ctx, quota):
+        ctx.pending_hold = asyncio.get_running_loop().create_task(_hold(ctx, quota, output))
+        return
+    await _hold(ctx, quota, output)
+
+
+async def confirm_hold(ctx: RelayContext) -> None:
+    """Wait for a hold started alongside the upstream call; raises its refusal."""
+    if ctx.pending_hold is not None:
+        await asyncio.shield(ctx.pending_hold)  # a caller gone meanwhile does not cancel the hold
+
+
+async def finish_hold(ctx: RelayContext, error: RelayError) -> BaseException | None:
+    """After a failed attempt: wait for a hold still under way, then refund what was held.
+    Returns why nothing was held (its refusal), or None."""
+    if ctx.pending_hold is not None:
+        try:
+            await ctx.pending_hold
+        except BaseException as exc:  # refused (or failed): nothing held, nothing to refund
+            return exc
+    await refund(ctx, error)
+    return None
+
+
+async def _hold(ctx: RelayContext, quota: int, output: int) -> None:
     outcome = await ledger().hold(Hold(ctx.request_id, ctx.key.user_id, ctx.key.key_id, quota))
     if outcome is HoldOutcome.OK:
         ctx.held_quota, ctx.output_budget = quota, output
         return
+    deadline = time.monotonic() + REFUSAL_MEMORY_SECONDS
+    if len(_refused_until) > 10_000:
+        _refused_until.clear()
+    _refused_until[("key", ctx.key.key_id)] = _refused_until[("user", ctx.key.user_id)] = deadline
     # Refused: the cached copy may be stale (key disabled, deleted, user disabled). Re-read it
     # so the caller gets the precise reason.
     fresh = await cache.reload_key(ctx.presented.digest)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ class RelayContext:
     started: float = field(default_factory=time.monotonic)
     held_quota: int = 0
     output_budget: int = 0  # output tokens the hold covers
+    pending_hold: asyncio.Task[None] | None = None  # a hold placed alongside the upstream call (relay.billing_flow)
     price: Price | None = None
     channel: ChannelEntry | None = None
     upstream_model: str = ""

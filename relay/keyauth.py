@@ -43,6 +43,7 @@ class KeyEntry:
     user_role: int
     group: str
     group_ratio: int  # in billing.pricing.RATIO_SCALE units (1.0 = 10,000)
+    user_quota: int = 0  # as loaded: a hint for relay.billing_flow, never a decision (the hold decides)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class PresentedKey:
 
 KEY_ENTRY_SQL = (
     "SELECT k.id, k.name, k.status, k.expires_at, k.remain_quota, k.unlimited_quota, k.models, k.subnet,"
-    " u.id, u.username, u.status, u.role, g.name, g.ratio"
+    " u.id, u.username, u.status, u.role, g.name, g.ratio, u.quota"
     " FROM api_keys k JOIN users u ON u.id = k.user_id JOIN groups g ON g.id = u.group_id"
     " WHERE k.digest = %s"
 )
@@ -80,7 +81,7 @@ def parse_subnets(raw: str) -> tuple[IPNetwork, ...]:
 
 
 def entry_from_row(row: Iterable[Any]) -> KeyEntry:
-    (key_id, name, status, expires_at, remain, unlimited, models, subnet, user_id, username, ustatus, role, group, ratio) = row
+    (key_id, name, status, expires_at, remain, unlimited, models, subnet, user_id, username, ustatus, role, group, ratio, user_quota) = row
     return KeyEntry(
         key_id=int(key_id),
         key_name=name,
@@ -96,6 +97,7 @@ def entry_from_row(row: Iterable[Any]) -> KeyEntry:
         user_role=int(role),
         group=group,
         group_ratio=ratio_units(ratio),
+        user_quota=int(user_quota),
     )
 
 

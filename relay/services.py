@@ -14,7 +14,7 @@ import orjson
 from . import ir, pricing_lookup
 from .asgi_io import Responder
 from .attempt import attempt_once
-from .billing_flow import place_hold, refund
+from .billing_flow import finish_hold, place_hold
 from .cache import cache
 from .context import RelayContext
 from .converters import converter
@@ -77,7 +77,9 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
         # a bug, a cancellation), the hold goes back. A request already settled is left alone:
         # settlement happens once per request id.
         error = exc if isinstance(exc, RelayError) else RelayError("internal error in the gateway")
-        await asyncio.shield(refund(ctx, error))
+        refused = await asyncio.shield(finish_hold(ctx, error))
+        if refused is not None and isinstance(exc, RelayError) and refused is not exc:
+            raise refused from None  # a hold placed alongside the call was refused: that, not the attempt, is the answer
         raise
 
 

@@ -291,7 +291,10 @@ def test_builtin_tools_the_upstream_lacks_are_dropped_and_named(live_gateway, ma
 @pytest.mark.parametrize("scenario", ["cut", "garbage"])
 @pytest.mark.parametrize("upstream_type", [8, 14])  # a Chat and an Anthropic upstream
 def test_broken_upstream_streams_end_in_the_callers_error_format(live_gateway, make_channel, raw_key, unique_model, scenario, upstream_type):
-    make_channel(unique_model, type=upstream_type, scenario=f"{scenario},words=40")
+    # `slow`: the cut comes after the gateway has relayed some words. (A cut already buffered when
+    # the relay starts reading surfaces at once, aiohttp raising before the data: nothing was
+    # delivered, and the caller gets a plain 502, as from any upstream failing before answering.)
+    make_channel(unique_model, type=upstream_type, scenario=f"{scenario},words=40" + (",slow=10" if scenario == "cut" else ""))
     claude = anthropic_client(live_gateway.url, raw_key).messages
     responses = client(live_gateway.url, raw_key).responses
     if scenario == "cut":
