@@ -78,7 +78,7 @@ async def relay_request(ctx: RelayContext, out: Responder) -> None:
         # settlement happens once per request id.
         error = exc if isinstance(exc, RelayError) else RelayError("internal error in the gateway")
         refused = await asyncio.shield(finish_hold(ctx, error))
-        if refused is not None and isinstance(exc, RelayError) and refused is not exc:
+        if isinstance(refused, RelayError) and isinstance(exc, RelayError) and refused is not exc:
             raise refused from None  # a hold placed alongside the call was refused: that, not the attempt, is the answer
         raise
 

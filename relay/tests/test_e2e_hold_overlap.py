@@ -79,6 +79,26 @@ def test_a_hold_refused_after_the_call_went_out_answers_the_refusal_and_bills_no
     assert RequestCharge.objects.filter(user_id=user.pk).count() == 2  # only the two granted requests
 
 
+def test_a_refusal_is_the_answer_even_when_the_upstream_failed_meanwhile(
+    one_worker, fake_provider, make_user, make_key, make_channel, unique_model
+) -> None:  # type: ignore[no-untyped-def]
+    working, failing = unique_model + "-ok", unique_model
+    make_channel(working)
+    make_channel(failing, scenario="500")
+    user = make_user(quota=10**12)
+    _, raw = make_key(user)
+    time.sleep(4 * CACHE_POLL)
+    assert _ask(one_worker, raw, working)[0] == 200  # caches the key: funded
+    User.objects.filter(pk=user.pk).update(quota=0)
+    status, answer = _ask(one_worker, raw, failing)  # the upstream fails while the hold is refused
+    assert status == 403 and answer["error"]["code"] == "insufficient_user_quota", answer
+    assert _upstream_calls(fake_provider, failing) == 1
+    user.refresh_from_db()
+    assert user.quota == 0
+    assert not RequestCharge.objects.filter(user_id=user.pk, status=ChargeStatus.HELD).exists()
+    assert RequestCharge.objects.filter(user_id=user.pk).count() == 1  # the first request's only
+
+
 def test_a_key_funded_less_than_a_hundred_holds_holds_first(
     one_worker, fake_provider, make_user, make_key, make_channel, unique_model
 ) -> None:  # type: ignore[no-untyped-def]
