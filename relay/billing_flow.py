@@ -1,4 +1,4 @@
-"""The relay's billing steps: hold before the call, extend while streaming, settle or refund."""
+"""The relay's billing steps: hold before (or alongside) the call, extend while streaming, settle or refund."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ async def _hold(ctx: RelayContext, quota: int, output: int) -> None:
         ctx.held_quota, ctx.output_budget = quota, output
         return
     deadline = time.monotonic() + REFUSAL_MEMORY_SECONDS
-    if len(_refused_until) > 10_000:
+    if len(_refused_until) > 10_000:  # bounded: forgetting only means overlapping again, once
         _refused_until.clear()
     _refused_until[("key", ctx.key.key_id)] = _refused_until[("user", ctx.key.user_id)] = deadline
     # Refused: the cached copy may be stale (key disabled, deleted, user disabled). Re-read it
