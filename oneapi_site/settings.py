@@ -142,7 +142,7 @@ if _dsn is None:
             "OPTIONS": {
                 # WAL lets the relay's writer and the admin's readers work side by side;
                 # IMMEDIATE transactions take the write lock up front so they never deadlock.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;",
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                 "transaction_mode": "IMMEDIATE",
             },

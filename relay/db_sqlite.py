@@ -66,6 +66,11 @@ class SQLiteDatabase(Database):
         # When this connection starts the WAL over, it cuts the file back to this size.
         self._conn.execute(f"PRAGMA journal_size_limit = {2 * _Checkpointer.RESTART_FRAMES * 4096}")
         self._conn.execute("PRAGMA busy_timeout = 0")
+        # A batch's savepoints keep the pages they change in a sub-journal, which SQLite spills to
+        # a temp file past 64 KiB: a file created, written and deleted per batch, 35 a second per
+        # worker in a soak. In memory: hold + settle 106-115 us of CPU per request at 32 in flight,
+        # 146-174 us before (https://www.sqlite.org/tempfiles.html, "sub-journals", temp_store).
+        self._conn.execute("PRAGMA temp_store = MEMORY")
         self._busy_timeout = busy_timeout_ms / 1000
         self._checkpointer = _Checkpointer(path, busy_timeout_ms, checkpoint_seconds)
         self._queue: list[_Queued] = []

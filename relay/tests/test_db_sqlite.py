@@ -260,3 +260,19 @@ def test_insert_rows_writes_every_row_with_one_statement_text(tmp_path: Path) ->
     assert conn.execute("SELECT id, n FROM counters WHERE id > 1 ORDER BY id").fetchall() == [r for b in batches for r in b]
     conn.close()
     assert len([sql for sql in _SQLITE_SQL if sql.startswith("INSERT INTO counters")]) == 1
+
+
+def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
+    """A batch's savepoints spill their sub-journal to a temp file past 64 KiB unless temp_store
+    is MEMORY: a file created and deleted per batch (see SQLiteDatabase.__init__)."""
+    path = tmp_path / "db.sqlite3"
+    _make_db(path)
+
+    async def main() -> int:
+        db = SQLiteDatabase(str(path), 1000)
+        try:
+            return int(db._conn.execute("PRAGMA temp_store").fetchone()[0])
+        finally:
+            await db.close()
+
+    assert asyncio.run(main()) == 2  # MEMORY
