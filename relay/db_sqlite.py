@@ -155,21 +155,28 @@ class SQLiteDatabase(Database):
         self._checkpointer.wake_if_needed()
 
     def _run_batch(self, batch: list[_Queued]) -> None:
-        """Inside BEGIN IMMEDIATE: each body in a savepoint, then one COMMIT, then the answers."""
+        """Inside BEGIN IMMEDIATE: each body in a savepoint, then one COMMIT, then the answers.
+
+        A body alone needs no savepoint (the transaction is its own): two statements fewer, and
+        no sub-journal of the pages it changes."""
         raw = self._conn.cursor()
         cursor = Cursor(raw, sqlite_sql)
         outcomes: list[Any] = []  # each body's result, or the exception it raised
+        savepoints = len(batch) > 1
         try:
             for body, _ in batch:
-                raw.execute("SAVEPOINT body")
+                if savepoints:
+                    raw.execute("SAVEPOINT body")
                 try:
                     outcomes.append(body(cursor))
                 except Exception as exc:
-                    raw.execute("ROLLBACK TO body")
+                    raw.execute("ROLLBACK TO body" if savepoints else "ROLLBACK")
                     outcomes.append(exc)
-                raw.execute("RELEASE body")
-            raw.execute("COMMIT")
-            self.commits += 1
+                if savepoints:
+                    raw.execute("RELEASE body")
+            if self._conn.in_transaction:  # not when a body alone failed and was rolled back
+                raw.execute("COMMIT")
+                self.commits += 1
         except BaseException as exc:  # COMMIT itself failed (disk full...): nothing happened
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
