@@ -170,7 +170,10 @@ class SQLiteDatabase(Database):
                 try:
                     outcomes.append(body(cursor))
                 except Exception as exc:
-                    raw.execute("ROLLBACK TO body" if savepoints else "ROLLBACK")
+                    if savepoints:
+                        raw.execute("ROLLBACK TO body")
+                    elif self._conn.in_transaction:  # (an error SQLite itself rolled back leaves none)
+                        raw.execute("ROLLBACK")
                     outcomes.append(exc)
                 if savepoints:
                     raw.execute("RELEASE body")
