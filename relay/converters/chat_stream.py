@@ -260,7 +260,11 @@ class StreamDecoder:
         if isinstance(usage, dict):
             self._usage, self._reasoning_tokens = usage_to_ir(usage)
         if isinstance(choices, list) and choices:
-            choice = next((c for c in choices if isinstance(c, dict) and _int(c.get("index")) == 0), None)
+            first = choices[0]  # nearly always choice 0 itself
+            if isinstance(first, dict) and _int(first.get("index")) == 0:
+                choice: dict[str, Any] | None = first
+            else:
+                choice = next((c for c in choices if isinstance(c, dict) and _int(c.get("index")) == 0), None)
             if choice is not None:
                 self._choice(choice, out)
         elif self._finished and isinstance(usage, dict):

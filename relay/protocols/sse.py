@@ -36,6 +36,8 @@ class SSESplitter:
 
 def event_data(event: bytes) -> bytes | None:
     """The data of an event (data lines joined), or None for comment-only events."""
+    if event.startswith(b"data: ") and b"\n" not in event:
+        return event[6:]  # the usual event, one data line: no splitting and joining
     parts = []
     for line in event.split(b"\n"):
         if line.startswith(b"data:"):

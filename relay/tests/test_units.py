@@ -27,6 +27,14 @@ def test_sse_splitter_handles_arbitrary_chunk_boundaries_and_crlf():
     assert splitter.close() == b""
 
 
+def test_event_data_reads_one_line_events_and_joins_multi_line_ones():
+    assert event_data(b"data: {}") == b"{}"  # the usual event
+    assert event_data(b"data:{}") == b"{}"  # no space after the colon
+    assert event_data(b"event: delta\ndata: x") == b"x"  # a named event
+    assert event_data(b"data: a\ndata:  b\n: note") == b"a\n b"  # one space dropped, lines joined
+    assert event_data(b": keep-alive") is None
+
+
 def test_sse_splitter_bounds_memory():
     splitter = SSESplitter(max_event_bytes=100)
     with pytest.raises(SSEFramingError):
