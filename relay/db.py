@@ -153,6 +153,17 @@ def combined_rows(fields: Sequence[tuple[str, str]]) -> str:
     return f"(SELECT {columns}, ord FROM unnest(%s::jsonb[]) WITH ORDINALITY AS e(v, ord))"
 
 
+def json_array_literal(instances: Sequence[Params]) -> str:
+    """The text of a PostgreSQL array with one JSON document per instance, for `%s::jsonb[]`.
+
+    Each element is double-quoted with its `"` and `\\` escaped
+    (https://www.postgresql.org/docs/current/arrays.html#ARRAYS-IO). psycopg's list dumper makes
+    the same text from a list of str, but escapes with a regular-expression substitution per
+    quote, and JSON is mostly quotes: ~2% of a worker's CPU at c=32 (py-spy)."""
+    elements = (orjson.dumps(instance).replace(b"\\", b"\\\\").replace(b'"', b'\\"') for instance in instances)
+    return (b'{"' + b'","'.join(elements) + b'"}').decode()
+
+
 _Write = tuple[str | Combined, Params, asyncio.Future[tuple[Any, ...] | None]]  # what, with what, for whom
 
 
@@ -186,7 +197,7 @@ class _Statement:
             return self.target, self.instances[0]
         if len(self.instances) == 1:
             return self.target.single(self.instances[0])  # type: ignore[arg-type]
-        return self.target.sql, ([orjson.dumps(instance).decode() for instance in self.instances],)
+        return self.target.sql, (json_array_literal(self.instances),)
 
     def split(self) -> list[_Statement]:
         """Each instance as a statement of its own (to run alone after the whole failed)."""

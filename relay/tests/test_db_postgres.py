@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
-from relay.db import WRITE_LOCK_CTE, Combined, PostgresDatabase, _postgres_conninfo, combined_rows
+from relay.db import WRITE_LOCK_CTE, Combined, PostgresDatabase, _postgres_conninfo, combined_rows, json_array_literal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -261,6 +262,19 @@ def test_a_failing_combined_instance_fails_alone(counters) -> None:  # type: ign
     with connection.cursor() as cur:
         cur.execute("SELECT n FROM test_counters ORDER BY id")
         assert cur.fetchall() == [(3,), (5,)]
+
+
+def test_combined_instances_reach_postgresql_as_sent() -> None:
+    """The array text a Combined statement sends: quotes, backslashes, braces, commas, newlines,
+    NULL-looking text and non-ASCII survive, each instance one element."""
+    instances = [
+        ('say "hi"', "back\\slash \\\"", "{a,b}", "x\ny", None, "NULL", 'end"', "ünï 💡", 7, True),
+        ("", 0, False, -1.5, '"', "\\"),
+    ]
+    with connection.cursor() as cur:
+        cur.execute("SELECT v::text FROM unnest(%s::jsonb[]) WITH ORDINALITY AS e(v, ord) ORDER BY ord", [json_array_literal(instances)])
+        rows = [json.loads(row[0]) for row in cur.fetchall()]
+    assert rows == [list(instance) for instance in instances]
 
 
 def test_insert_rows_copies_every_value_faithfully() -> None:
