@@ -86,7 +86,6 @@ class RelayApp:
         presented = extract_key(headers)
         key = await authenticate(presented, client_ip)
         body = await read_body(receive, headers, self._max_body)
-        out.watch_disconnect()
         assert presented is not None
         await check_key_rate(presented.digest)
         try:
@@ -110,6 +109,8 @@ class RelayApp:
             reasoning_format=reasoning_format,
         )
         record.ctx = ctx
+        if ctx.is_stream:  # only a stream stops early for a client gone (a task per request otherwise)
+            out.watch_disconnect()
         if caller.name == "count_tokens":
             await count_tokens(ctx, out)
         else:
