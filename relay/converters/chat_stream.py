@@ -90,6 +90,14 @@ def _int(value: Any) -> int:
     return 0
 
 
+def _choice_zero(choices: list[Any]) -> dict[str, Any] | None:
+    """Choice 0 of a chunk (nearly always the first entry: a plain loop returns at once)."""
+    for choice in choices:
+        if isinstance(choice, dict) and _int(choice.get("index")) == 0:
+            return choice
+    return None
+
+
 def usage_to_ir(usage: dict[str, Any]) -> tuple[Usage, int]:
     """Chat `usage` -> (IR usage, reasoning tokens). prompt_tokens already includes cached tokens
     (OpenAI convention, same as the IR). DeepSeek reports cache hits as top-level
@@ -260,11 +268,7 @@ class StreamDecoder:
         if isinstance(usage, dict):
             self._usage, self._reasoning_tokens = usage_to_ir(usage)
         if isinstance(choices, list) and choices:
-            first = choices[0]  # nearly always choice 0 itself
-            if isinstance(first, dict) and _int(first.get("index")) == 0:
-                choice: dict[str, Any] | None = first
-            else:
-                choice = next((c for c in choices if isinstance(c, dict) and _int(c.get("index")) == 0), None)
+            choice = _choice_zero(choices)
             if choice is not None:
                 self._choice(choice, out)
         elif self._finished and isinstance(usage, dict):
