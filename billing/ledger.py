@@ -16,9 +16,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from relay.db import WRITE_LOCK_CTE, Combined, Cursor, Database, combined_rows
+from relay.pg_wire import prepared
 
 from . import batch as batching
 
@@ -159,7 +159,8 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 
 # ----------------------------------------------------------------------------- PostgreSQL: one statement each
 
-_HOLD_FIELDS = ("request_id", "user_id", "key_id", "quota", "at")  # one hold, as Ledger.hold sends it
+_HOLD_TYPED = (("request_id", "text"), ("user_id", "bigint"), ("key_id", "bigint"), ("quota", "bigint"), ("at", "timestamptz"))
+_HOLD_FIELDS = tuple(name for name, _ in _HOLD_TYPED)  # one hold, as Ledger.hold sends it
 # Holds queued together, in one statement.
 # It locks the keys' and then the users' rows (the order every ledger statement keeps) and reads
 # their latest committed values (FOR UPDATE does, in READ COMMITTED): the versions the UPDATEs
@@ -170,7 +171,7 @@ _HOLD_FIELDS = ("request_id", "user_id", "key_id", "quota", "at")  # one hold, a
 # https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
 _PG_HOLDS = Combined(
     f"WITH {WRITE_LOCK_CTE},"
-    " h AS " + combined_rows(tuple(zip(_HOLD_FIELDS, ("text", "bigint", "bigint", "bigint", "timestamptz"), strict=True))) + ","
+    " h AS " + combined_rows(_HOLD_TYPED) + ","
     " kl AS (SELECT id, status, unlimited_quota, remain_quota FROM api_keys"
     " WHERE id IN (SELECT key_id FROM h) AND EXISTS (SELECT 1 FROM _w) ORDER BY id FOR UPDATE),"
     " ul AS (SELECT id, status, quota FROM users"
@@ -187,22 +188,24 @@ _PG_HOLDS = Combined(
     " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
     " SELECT request_id, user_id, key_id, quota, 0, 1, at FROM hu WHERE ok ORDER BY ord RETURNING 1)"
     " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu",
-    lambda fields: (_PG_HOLD_ONE, dict(zip(_HOLD_FIELDS, fields, strict=True))),
+    lambda fields: (_PG_HOLD_ONE, fields),
 )
-# A hold queued alone: the same decisions, for one row each.
-_PG_HOLD_ONE = (
+# A hold queued alone: the same decisions, for one row each (sent by name, see relay/pg_wire.py).
+_PG_HOLD_ONE = prepared(
+    "oneapi_hold_one",
     f"WITH {WRITE_LOCK_CTE},"
-    " kl AS (SELECT status = 1 AND (unlimited_quota OR remain_quota >= %(quota)s) AS ok FROM api_keys"
-    " WHERE id = %(key_id)s AND EXISTS (SELECT 1 FROM _w) FOR UPDATE),"
-    " ul AS (SELECT status = 1 AND quota >= %(quota)s AS ok FROM users"
-    " WHERE id = %(user_id)s AND (SELECT count(*) FROM kl) >= 0 FOR UPDATE),"
+    " kl AS (SELECT status = 1 AND (unlimited_quota OR remain_quota >= {quota}) AS ok FROM api_keys"
+    " WHERE id = {key_id} AND EXISTS (SELECT 1 FROM _w) FOR UPDATE),"
+    " ul AS (SELECT status = 1 AND quota >= {quota} AS ok FROM users"
+    " WHERE id = {user_id} AND (SELECT count(*) FROM kl) >= 0 FOR UPDATE),"
     " g AS (SELECT coalesce((SELECT ok FROM kl), false) AS key_ok, coalesce((SELECT ok FROM ul), false) AS user_ok),"
-    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE %(quota)s END"
-    " WHERE id = %(key_id)s AND (SELECT key_ok AND user_ok FROM g) RETURNING 1),"
-    " u AS (UPDATE users SET quota = quota - %(quota)s WHERE id = %(user_id)s AND (SELECT key_ok AND user_ok FROM g) RETURNING 1),"
+    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE {quota} END"
+    " WHERE id = {key_id} AND (SELECT key_ok AND user_ok FROM g) RETURNING 1),"
+    " u AS (UPDATE users SET quota = quota - {quota} WHERE id = {user_id} AND (SELECT key_ok AND user_ok FROM g) RETURNING 1),"
     " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
-    " SELECT %(request_id)s, %(user_id)s, %(key_id)s, %(quota)s, 0, 1, %(at)s FROM g WHERE key_ok AND user_ok RETURNING 1)"
-    " SELECT 1, CASE WHEN key_ok AND user_ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM g"
+    " SELECT {request_id}, {user_id}, {key_id}, {quota}, 0, 1, {at} FROM g WHERE key_ok AND user_ok RETURNING 1)"
+    " SELECT 1, CASE WHEN key_ok AND user_ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM g",
+    _HOLD_TYPED,
 )
 _HOLD_OUTCOMES = (HoldOutcome.OK, HoldOutcome.KEY_REFUSED, HoldOutcome.USER_REFUSED)
 
@@ -229,7 +232,6 @@ _SETTLE_FIELDS = (  # what `_pg_settle_fields` sends, in its order
     ("status_code", "integer"),
     ("content", "text"),
 )
-_SETTLE_NAMES = tuple(name for name, _ in _SETTLE_FIELDS)
 # Settles queued together, in one statement (fields: `_SETTLE_FIELDS`). Each claims its HELD
 # charge once (of two instances for one request, the one `c` returns), then the keys, users and
 # channels get the sums of what was claimed, and the claimed ones that log get their rows.
@@ -255,38 +257,36 @@ _PG_SETTLES = Combined(
     " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
     " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
     " SELECT ord FROM j",
-    lambda fields: _pg_settle_one(dict(zip(_SETTLE_NAMES, fields, strict=True))),
+    lambda fields: (_PG_SETTLE_ONE, fields),
 )
 
 
-def _pg_settle_one(f: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A settle alone: the same steps, for one row each (and none that it does not need).
-
-    In both settle statements the user step reads a count of the key step, which makes
-    PostgreSQL run them in order (key, then user): the same lock order as holds."""
-    f["counted"] = 1 if f["status"] == SETTLED else 0
-    f["type"] = LOG_ERROR if f["status"] == REFUNDED else LOG_CONSUME
-    sql = (
-        f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = %(status)s, quota = %(quota)s,"
-        " settled_at = %(at)s WHERE request_id = %(request_id)s AND status = 1 AND EXISTS (SELECT 1 FROM _w)"
-        " RETURNING held_quota),"
-        " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0"
-        " ELSE %(quota)s - c.held_quota END, used_quota = used_quota + %(quota)s, accessed_at = %(at)s FROM c"
-        " WHERE api_keys.id = %(key_id)s RETURNING 1),"
-        " u AS (UPDATE users SET quota = quota - (%(quota)s - c.held_quota), used_quota = used_quota + %(quota)s,"
-        " request_count = request_count + %(counted)s FROM c WHERE users.id = %(user_id)s AND (SELECT count(*) FROM k) >= 0"
-        " RETURNING 1)"
-    )
-    if f["channel_id"] is not None and f["quota"]:
-        sql += ", ch AS (UPDATE channels SET used_quota = used_quota + %(quota)s FROM c WHERE channels.id = %(channel_id)s RETURNING 1)"
-    if f["write_log"]:
-        sql += (
-            f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT %(at)s, %(type)s, %(user_id)s, %(username)s, %(key_id)s,"
-            " %(key_name)s, %(model_name)s, %(upstream_model)s, %(channel_id)s, %(prompt_tokens)s, %(completion_tokens)s,"
-            " %(cached_tokens)s, %(cache_write_tokens)s, %(cache_write_1h_tokens)s, %(quota)s, %(elapsed_ms)s,"
-            " %(is_stream)s, %(request_id)s, %(status_code)s, %(content)s FROM c RETURNING 1)"
-        )
-    return sql + " SELECT 1 FROM c", f
+# A settle queued alone: the same steps, for one row each (sent by name, see relay/pg_wire.py).
+# In both settle statements the user step reads a count of the key step, which makes PostgreSQL
+# run them in order (key, then user): the same lock order as holds. A settle without a channel
+# (NULL matches no row) or of quota 0 adds nothing to a channel; one that does not log inserts
+# nothing.
+_PG_SETTLE_ONE = prepared(
+    "oneapi_settle_one",
+    f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = {{status}}, quota = {{quota}},"
+    " settled_at = {at} WHERE request_id = {request_id} AND status = 1 AND EXISTS (SELECT 1 FROM _w)"
+    " RETURNING held_quota),"
+    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0"
+    " ELSE {quota} - c.held_quota END, used_quota = used_quota + {quota}, accessed_at = {at} FROM c"
+    " WHERE api_keys.id = {key_id} RETURNING 1),"
+    " u AS (UPDATE users SET quota = quota - ({quota} - c.held_quota), used_quota = used_quota + {quota},"
+    f" request_count = request_count + CASE WHEN {{status}} = {SETTLED} THEN 1 ELSE 0 END"
+    " FROM c WHERE users.id = {user_id} AND (SELECT count(*) FROM k) >= 0 RETURNING 1),"
+    " ch AS (UPDATE channels SET used_quota = used_quota + {quota} FROM c"
+    " WHERE channels.id = {channel_id} AND {quota} <> 0 RETURNING 1),"
+    f" l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {{at}},"
+    f" CASE WHEN {{status}} = {REFUNDED} THEN {LOG_ERROR} ELSE {LOG_CONSUME} END, {{user_id}}, {{username}},"
+    " {key_id}, {key_name}, {model_name}, {upstream_model}, {channel_id}, {prompt_tokens}, {completion_tokens},"
+    " {cached_tokens}, {cache_write_tokens}, {cache_write_1h_tokens}, {quota}, {elapsed_ms},"
+    " {is_stream}, {request_id}, {status_code}, {content} FROM c WHERE {write_log} RETURNING 1)"
+    " SELECT 1 FROM c",
+    _SETTLE_FIELDS,
+)
 
 
 def _pg_settle_fields(s: Settlement) -> tuple[object, ...]:

@@ -22,6 +22,9 @@ from typing import Any, TypeVar
 import orjson
 from django.conf import settings
 
+from . import pg_wire
+from .pg_wire import Prepared
+
 T = TypeVar("T")
 Params = Sequence[Any] | dict[str, Any]
 ROWS_PER_TRANSACTION = 500  # insert_rows: a backlog is written in steps, each short on the event loop (SQLite)
@@ -134,7 +137,8 @@ class Combined:
     statement to send, parse and run, and the rows it touches are updated once per batch, not
     once per request. `single` gives the statement (SQL, parameters) for an instance queued
     alone, with the same result (position 1): the set-based statement costs PostgreSQL ~90 us
-    more than a statement written for one row, which only a batch pays back.
+    more than a statement written for one row, which only a batch pays back. When that
+    statement is a `Prepared` one and runs alone, it goes out by name (relay/pg_wire.py).
 
     One array of JSON, not one array per field: psycopg dumps an array element by element in
     Python (~20 us each, and a settle has 21 fields). Not one JSON document: the planner
@@ -143,7 +147,7 @@ class Combined:
     """
 
     sql: str
-    single: Callable[[Sequence[Any]], tuple[str, Params]]
+    single: Callable[[Sequence[Any]], tuple[str | Prepared, Params]]
 
 
 def combined_rows(fields: Sequence[tuple[str, str]]) -> str:
@@ -192,7 +196,7 @@ class _Statement:
             statement.futures.append(future)
         return statements
 
-    def query(self) -> tuple[str, Params]:
+    def query(self) -> tuple[str | Prepared, Params]:
         if not isinstance(self.target, Combined):
             return self.target, self.instances[0]
         if len(self.instances) == 1:
@@ -213,7 +217,11 @@ class _Statement:
         """One result per instance, read off the statement's cursor."""
         if not isinstance(self.target, Combined):
             return [await cur.fetchone()]
-        found = {row[0]: row[1:] for row in await cur.fetchall()}
+        return self.results(await cur.fetchall())
+
+    def results(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | None]:
+        """One result per instance, from the rows of a Combined statement (position first)."""
+        found = {row[0]: row[1:] for row in rows}
         return [found.get(position) for position in range(1, len(self.futures) + 1)]
 
     def answer(self, outcome: list[tuple[Any, ...] | None] | BaseException) -> None:
@@ -334,7 +342,11 @@ class PostgresDatabase(Database):
         """One autocommit statement; combined instances that fail together run again one by one."""
         try:
             conn = await self._writer_connection()
-            cur = await conn.execute(*statement.query())
+            sql, params = statement.query()
+            if isinstance(sql, Prepared):  # a Combined instance alone: no cursor, see relay/pg_wire.py
+                statement.answer(statement.results(await pg_wire.execute(conn, sql, params)))  # type: ignore[arg-type]
+                return
+            cur = await conn.execute(sql, params)
             try:  # committed: an error from here (no result row) is final
                 outcome: list[tuple[Any, ...] | None] | BaseException = await statement.fetch(cur)
             except Exception as exc:
@@ -362,7 +374,7 @@ class PostgresDatabase(Database):
         async with conn.pipeline() as pipeline:
             try:
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-                cursors = [await conn.execute(sql, params) for sql, params in queries]
+                cursors = [await _execute_in_pipeline(conn, sql, params) for sql, params in queries]
             except Exception:
                 # A parameter psycopg cannot send: leaving the pipeline would send a Sync,
                 # committing what was queued before it, and the caller then runs everything again
@@ -403,6 +415,14 @@ class PostgresDatabase(Database):
         await self._release_writer_connection()
         if self._opened:
             await self._pool.close()
+
+
+async def _execute_in_pipeline(conn: Any, sql: str | Prepared, params: Params) -> Any:
+    if isinstance(sql, Prepared):  # its `$n` placeholders are PostgreSQL's own: a raw cursor sends them as they are
+        from psycopg import AsyncRawCursor
+
+        return await AsyncRawCursor(conn).execute(sql.sql, params)
+    return await conn.execute(sql, params)
 
 
 def _django_transaction(body: Callable[[Cursor], T]) -> T:

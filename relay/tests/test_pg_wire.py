@@ -1,0 +1,145 @@
+"""Prepared statements sent straight over libpq (relay/pg_wire.py), on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from billing.ledger import Hold, HoldOutcome, Ledger, Settlement
+from billing.models import ChargeStatus, ConsumeLog, RequestCharge
+from relay import pg_wire
+from relay.db import PostgresDatabase, _postgres_conninfo
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+        reason="PostgreSQL only: the CI's PostgreSQL + Redis run covers it",
+    ),
+]
+
+FIELDS = (("t", "text"), ("big", "bigint"), ("small", "smallint"), ("i", "integer"), ("ok", "boolean"), ("at", "timestamptz"))
+# The timestamp comes back as microseconds since the epoch (pg_wire decodes integers, not times).
+ECHO = pg_wire.prepared(
+    "test_echo", "SELECT {t}, {big}, {small}, {i}, {ok}, (extract(epoch FROM {at}) * 1000000)::bigint, {t} IS NULL", FIELDS
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+VALUES = [
+    ('say "hi"\n\\ \'quoted\' {a,b} ünï 💡', -(2**62), -7, 2**31 - 1, True, datetime(2026, 12, 7, 3, 4, 5, 678901, tzinfo=UTC)),
+    ("", 0, 0, 0, False, datetime(2026, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))),
+    (None, None, None, None, None, None),
+]
+
+
+def _echoed(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    at = values[5]
+    return (*values[:5], None if at is None else (at - EPOCH) // timedelta(microseconds=1), values[0] is None)
+
+
+def _connect() -> Any:
+    return psycopg.AsyncConnection.connect(_postgres_conninfo(settings.DATABASES["default"]), autocommit=True)
+
+
+def test_values_reach_postgresql_and_come_back_as_sent() -> None:
+    """The same statement through libpq (a lone write) and through psycopg's raw cursor (inside a
+    batch) gives the same rows, and both are the values sent."""
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        async with await _connect() as conn:
+            wire = [(await pg_wire.execute(conn, ECHO, values))[0] for values in VALUES]
+            cursor = [await (await psycopg.AsyncRawCursor(conn).execute(ECHO.sql, values)).fetchone() for values in VALUES]
+            return wire, cursor
+
+    wire, cursor = asyncio.run(main())
+    expected = [_echoed(values) for values in VALUES]
+    assert wire == cursor == expected
+
+
+def test_a_text_with_a_nul_is_refused_before_sending_and_the_connection_stays_usable() -> None:
+    async def main() -> tuple[Exception, list[Any], bool]:
+        async with await _connect() as conn:
+            with pytest.raises(psycopg.DataError) as refused:
+                await pg_wire.execute(conn, ECHO, ("a\x00b", 1, 1, 1, True, None))  # libpq would cut it at the NUL
+            return refused.value, await pg_wire.execute(conn, ECHO, ("ab", 1, 1, 1, True, None)), conn.closed
+
+    refused, rows, closed = asyncio.run(main())
+    assert "NUL" in str(refused)
+    assert rows[0][0] == "ab" and not closed
+
+
+def test_a_statement_error_is_raised_as_its_class_and_the_connection_stays_usable() -> None:
+    divide = pg_wire.prepared("test_divide", "SELECT 100 / {n}", (("n", "integer"),))
+
+    async def main() -> tuple[list[Any], bool]:
+        async with await _connect() as conn:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await pg_wire.execute(conn, divide, (0,))
+            return await pg_wire.execute(conn, divide, (4,)), conn.closed
+
+    assert asyncio.run(main()) == ([(25,)], False)
+
+
+def test_a_statement_deallocated_behind_its_back_is_prepared_again() -> None:
+    async def main() -> list[Any]:
+        async with await _connect() as conn:
+            await pg_wire.execute(conn, ECHO, VALUES[1])
+            await conn.execute("DEALLOCATE ALL")  # what a pooler's reset (DISCARD ALL) does
+            return await pg_wire.execute(conn, ECHO, VALUES[1])
+
+    assert asyncio.run(main()) == [_echoed(VALUES[1])]
+
+
+def test_a_cancelled_exchange_closes_the_connection() -> None:
+    sleep = pg_wire.prepared("test_sleep", "SELECT pg_sleep({s})", (("s", "integer"),))
+
+    async def main() -> bool:
+        conn = await _connect()
+        task = asyncio.ensure_future(pg_wire.execute(conn, sleep, (5,)))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return conn.closed  # left mid-exchange: nobody may send on it again
+
+    assert asyncio.run(main()) is True
+
+
+def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cursor(make_user, make_key) -> None:  # type: ignore[no-untyped-def]
+    user = make_user(quota=10_000)
+    key, _ = make_key(user, remain_quota=5_000)
+
+    def settlement(request_id: str, quota: int) -> Settlement:
+        return Settlement(request_id=request_id, user_id=user.pk, key_id=key.pk, channel_id=None, quota=quota, model_name="m")
+
+    async def main() -> tuple[list[Any], list[str], int, int]:
+        db = PostgresDatabase(_postgres_conninfo(settings.DATABASES["default"]), 4)
+        ledger = Ledger(db)
+        try:
+            results: list[Any] = [await ledger.hold(Hold("w1", user.pk, key.pk, 100))]  # alone: by name
+            results.append(await ledger.settle(settlement("w1", 30)))
+            lone = db.lone_writes
+            # A hold and a settle queued together: one instance of each kind, so each kind's
+            # statement for one row, in one pipelined batch.
+            await ledger.hold(Hold("w2", user.pk, key.pk, 100))
+            results += await asyncio.gather(ledger.hold(Hold("w3", user.pk, key.pk, 100)), ledger.settle(settlement("w2", 40)))
+            names = await (await db._writer_conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'oneapi%%'")).fetchall()
+            return results, sorted(row[0] for row in names), lone, db.commits
+        finally:
+            await db.close()
+
+    results, names, lone, commits = asyncio.run(main())
+    assert results == [HoldOutcome.OK, True, HoldOutcome.OK, True]
+    assert names == ["oneapi_hold_one", "oneapi_settle_one"] and lone == 2 and commits == 1
+    assert {c.request_id: c.status for c in RequestCharge.objects.all()} == {
+        "w1": ChargeStatus.SETTLED, "w2": ChargeStatus.SETTLED, "w3": ChargeStatus.HELD,
+    }
+    assert sorted(ConsumeLog.objects.values_list("request_id", "quota")) == [("w1", 30), ("w2", 40)]
+    user.refresh_from_db()
+    key.refresh_from_db()
+    assert (user.quota, user.used_quota, user.request_count) == (10_000 - 30 - 40 - 100, 70, 2)
+    assert (key.remain_quota, key.used_quota) == (5_000 - 30 - 40 - 100, 70)
