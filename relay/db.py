@@ -259,6 +259,7 @@ class PostgresDatabase(Database):
         self._writes: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self._writer_conn: Any = None  # the writer's pooled connection, see _writer_connection
+        self._wire: pg_wire.Wire | None = None  # its prepared statements (relay/pg_wire.py)
         self._writer_conn_until = 0.0
         self.commits = 0  # write batches committed (tests read it)
         self.lone_writes = 0  # batches sent as one autocommit statement
@@ -331,21 +332,34 @@ class PostgresDatabase(Database):
         await self._ensure_open()
         self._writer_conn = await self._pool.getconn()
         self._writer_conn_until = time.monotonic() + _WRITER_CONNECTION_SECONDS
+        self._wire = pg_wire.Wire(self._writer_conn)
         return self._writer_conn
+
+    async def _psycopg_connection(self) -> Any:
+        """The writer's connection for psycopg's own use (its waits and ours must not overlap)."""
+        conn = await self._writer_connection()
+        assert self._wire is not None
+        self._wire.unwatch()
+        return conn
 
     async def _release_writer_connection(self) -> None:
         conn, self._writer_conn = self._writer_conn, None
+        if self._wire is not None:
+            self._wire.unwatch()
+            self._wire = None
         if conn is not None:
             await self._pool.putconn(conn)  # the pool discards a closed or broken one
 
     async def _run_alone(self, statement: _Statement) -> None:
         """One autocommit statement; combined instances that fail together run again one by one."""
         try:
-            conn = await self._writer_connection()
             sql, params = statement.query()
             if isinstance(sql, Prepared):  # a Combined instance alone: no cursor, see relay/pg_wire.py
-                statement.answer(statement.results(await pg_wire.execute(conn, sql, params)))  # type: ignore[arg-type]
+                await self._writer_connection()
+                assert self._wire is not None
+                statement.answer(statement.results(await self._wire.execute(sql, params)))  # type: ignore[arg-type]
                 return
+            conn = await self._psycopg_connection()
             cur = await conn.execute(sql, params)
             try:  # committed: an error from here (no result row) is final
                 outcome: list[tuple[Any, ...] | None] | BaseException = await statement.fetch(cur)
@@ -370,7 +384,7 @@ class PostgresDatabase(Database):
         https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
         """
         queries = [statement.query() for statement in statements]  # what fails to serialise fails before sending
-        conn = await self._writer_connection()
+        conn = await self._psycopg_connection()
         async with conn.pipeline() as pipeline:
             try:
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))

@@ -70,67 +70,109 @@ def text_value(value: Any) -> bytes | None:
     raise TypeError(f"no text form for a {type(value).__name__} parameter")
 
 
-# The statements each open connection has prepared (a connection forgets them when it closes).
+# The statements each open connection has prepared (a connection forgets them when it closes;
+# kept across a connection's trips back to the pool).
 _prepared_on: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
 
 
-async def execute(conn: Any, statement: Prepared, params: Sequence[Any], *, again: bool = True) -> list[tuple[Any, ...]]:
-    """Run `statement` on `conn` (idle, autocommit) and return its rows (integers, booleans and
-    text decoded). A statement error is raised as psycopg's error class for its SQLSTATE."""
-    values = [text_value(v) for v in params]  # a bad parameter fails before anything is sent
-    names = _prepared_on.setdefault(conn, set())
-    try:
-        if statement.name not in names:
-            conn.pgconn.send_prepare(statement.name, statement.sql.encode(), statement.types)
-            _raise_if_failed(await _result(conn.pgconn))
-            names.add(statement.name)
-        conn.pgconn.send_query_prepared(statement.name, values)
-        result = await _result(conn.pgconn)
-    except BaseException:
-        # Cut, or cancelled mid-exchange: its state is unknown, so nobody may use it again.
-        names.clear()
-        await conn.close()
-        raise
-    if again and result.status == ExecStatus.FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
-        names.discard(statement.name)  # deallocated behind our back (DISCARD ALL): prepare it again
-        return await execute(conn, statement, params, again=False)
-    _raise_if_failed(result)
-    return _rows(result)
+class Wire:
+    """Prepared statements on one connection, whose socket stays watched between them.
+
+    Why watched throughout: uvloop makes a poll handle at each `add_reader` of a socket it does
+    not own and drops it at `remove_reader`, ~8 system calls a wait (epoll_ctl add, del and
+    retries, ioctl FIONBIO, io_uring_enter; strace on a worker), two waits a request at low
+    load. So the reader is added once and removed by `unwatch`, which must run before psycopg
+    uses the connection again (its own waits replace and then remove the reader) and before the
+    connection goes back to the pool or is closed (a closed socket's number is soon reused).
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._fd = conn.pgconn.socket
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def execute(self, statement: Prepared, params: Sequence[Any], *, again: bool = True) -> list[tuple[Any, ...]]:
+        """Run `statement` (the connection idle, autocommit) and return its rows (integers,
+        booleans and text decoded). A statement error is raised as psycopg's class for its SQLSTATE."""
+        values = [text_value(v) for v in params]  # a bad parameter fails before anything is sent
+        pgconn = self.conn.pgconn
+        names = _prepared_on.setdefault(self.conn, set())
+        try:
+            if self._loop is None:
+                self._watch()
+            if statement.name not in names:
+                pgconn.send_prepare(statement.name, statement.sql.encode(), statement.types)
+                _raise_if_failed(await self._result())
+                names.add(statement.name)
+            pgconn.send_query_prepared(statement.name, values)
+            result = await self._result()
+        except BaseException:
+            # Cut, or cancelled mid-exchange: its state is unknown, so nobody may use it again.
+            names.clear()
+            self.unwatch()
+            await self.conn.close()
+            raise
+        if again and result.status == ExecStatus.FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+            names.discard(statement.name)  # deallocated behind our back (DISCARD ALL): prepare it again
+            return await self.execute(statement, params, again=False)
+        _raise_if_failed(result)
+        return _rows(result)
+
+    def unwatch(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop = None
+
+    def _watch(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        if self._waiter is not None:
+            if not self._waiter.done():
+                self._waiter.set_result(None)
+            return
+        # Readable between statements: the server closed the connection (a restart, an idle
+        # timeout) or sent a notice. Reading it stops epoll reporting it; a connection found
+        # closed is left closed (`conn.closed`), and the writer takes another.
+        try:
+            self.conn.pgconn.consume_input()
+        except Exception:
+            self.unwatch()
+
+    async def _result(self) -> Any:
+        """Flush what was sent, then read results until libpq has none left; the last one
+        counts (a single statement gives one)."""
+        pgconn = self.conn.pgconn
+        while pgconn.flush():
+            await _writable(self._fd)
+        last = None
+        while True:
+            while pgconn.is_busy():
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            last = result
+        if last is None:
+            raise errors.OperationalError(pgconn.get_error_message())
+        return last
 
 
-async def _result(pgconn: Any) -> Any:
-    """Flush what was sent, then read results until libpq has none left; the last one counts
-    (a single statement gives one)."""
-    while pgconn.flush():
-        await _ready(pgconn.socket, write=True)
-    last = None
-    while True:
-        while pgconn.is_busy():
-            await _ready(pgconn.socket, write=False)
-            pgconn.consume_input()
-        result = pgconn.get_result()
-        if result is None:
-            break
-        last = result
-    if last is None:
-        raise errors.OperationalError(pgconn.get_error_message())
-    return last
-
-
-async def _ready(fd: int, *, write: bool) -> None:
+async def _writable(fd: int) -> None:
     loop = asyncio.get_running_loop()
     waiter = loop.create_future()
-    if write:
-        loop.add_writer(fd, _wake, waiter)
-    else:
-        loop.add_reader(fd, _wake, waiter)
+    loop.add_writer(fd, _wake, waiter)
     try:
         await waiter
     finally:
-        if write:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
+        loop.remove_writer(fd)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

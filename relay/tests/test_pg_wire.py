@@ -51,21 +51,26 @@ def test_values_reach_postgresql_and_come_back_as_sent() -> None:
 
     async def main() -> tuple[list[Any], list[Any]]:
         async with await _connect() as conn:
-            wire = [(await pg_wire.execute(conn, ECHO, values))[0] for values in VALUES]
+            wire = pg_wire.Wire(conn)
+            by_name = [(await wire.execute(ECHO, values))[0] for values in VALUES]
+            wire.unwatch()  # psycopg's turn
             cursor = [await (await psycopg.AsyncRawCursor(conn).execute(ECHO.sql, values)).fetchone() for values in VALUES]
-            return wire, cursor
+            return by_name, cursor
 
-    wire, cursor = asyncio.run(main())
+    by_name, cursor = asyncio.run(main())
     expected = [_echoed(values) for values in VALUES]
-    assert wire == cursor == expected
+    assert by_name == cursor == expected
 
 
 def test_a_text_with_a_nul_is_refused_before_sending_and_the_connection_stays_usable() -> None:
     async def main() -> tuple[Exception, list[Any], bool]:
         async with await _connect() as conn:
+            wire = pg_wire.Wire(conn)
             with pytest.raises(psycopg.DataError) as refused:
-                await pg_wire.execute(conn, ECHO, ("a\x00b", 1, 1, 1, True, None))  # libpq would cut it at the NUL
-            return refused.value, await pg_wire.execute(conn, ECHO, ("ab", 1, 1, 1, True, None)), conn.closed
+                await wire.execute(ECHO, ("a\x00b", 1, 1, 1, True, None))  # libpq would cut it at the NUL
+            rows = await wire.execute(ECHO, ("ab", 1, 1, 1, True, None))
+            wire.unwatch()
+            return refused.value, rows, conn.closed
 
     refused, rows, closed = asyncio.run(main())
     assert "NUL" in str(refused)
@@ -77,9 +82,12 @@ def test_a_statement_error_is_raised_as_its_class_and_the_connection_stays_usabl
 
     async def main() -> tuple[list[Any], bool]:
         async with await _connect() as conn:
+            wire = pg_wire.Wire(conn)
             with pytest.raises(psycopg.errors.DivisionByZero):
-                await pg_wire.execute(conn, divide, (0,))
-            return await pg_wire.execute(conn, divide, (4,)), conn.closed
+                await wire.execute(divide, (0,))
+            rows = await wire.execute(divide, (4,))
+            wire.unwatch()
+            return rows, conn.closed
 
     assert asyncio.run(main()) == ([(25,)], False)
 
@@ -87,9 +95,13 @@ def test_a_statement_error_is_raised_as_its_class_and_the_connection_stays_usabl
 def test_a_statement_deallocated_behind_its_back_is_prepared_again() -> None:
     async def main() -> list[Any]:
         async with await _connect() as conn:
-            await pg_wire.execute(conn, ECHO, VALUES[1])
+            wire = pg_wire.Wire(conn)
+            await wire.execute(ECHO, VALUES[1])
+            wire.unwatch()
             await conn.execute("DEALLOCATE ALL")  # what a pooler's reset (DISCARD ALL) does
-            return await pg_wire.execute(conn, ECHO, VALUES[1])
+            rows = await wire.execute(ECHO, VALUES[1])
+            wire.unwatch()
+            return rows
 
     assert asyncio.run(main()) == [_echoed(VALUES[1])]
 
@@ -99,7 +111,7 @@ def test_a_cancelled_exchange_closes_the_connection() -> None:
 
     async def main() -> bool:
         conn = await _connect()
-        task = asyncio.ensure_future(pg_wire.execute(conn, sleep, (5,)))
+        task = asyncio.ensure_future(pg_wire.Wire(conn).execute(sleep, (5,)))
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -107,6 +119,30 @@ def test_a_cancelled_exchange_closes_the_connection() -> None:
         return conn.closed  # left mid-exchange: nobody may send on it again
 
     assert asyncio.run(main()) is True
+
+
+def test_a_connection_the_server_ends_between_statements_is_seen_closed_and_unwatched() -> None:
+    """Its socket stays watched between statements: the server's goodbye is read there, so the
+    loop does not keep reporting a readable socket, and the writer takes another connection."""
+
+    async def main() -> tuple[bool, bool, int]:
+        conn = await _connect()
+        wire = pg_wire.Wire(conn)
+        await wire.execute(ECHO, VALUES[1])
+        async with await _connect() as other:
+            await other.execute("SELECT pg_terminate_backend(%s)", (conn.pgconn.backend_pid,))
+        loop = asyncio.get_running_loop()
+        turns = 0
+        deadline = loop.time() + 5
+        while not conn.closed and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+            turns += 1
+        watched = wire._loop is not None
+        await conn.close()
+        return conn.closed, watched, turns
+
+    closed, watched, turns = asyncio.run(main())
+    assert closed and not watched and turns < 500
 
 
 def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cursor(make_user, make_key) -> None:  # type: ignore[no-untyped-def]
