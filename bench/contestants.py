@@ -87,19 +87,24 @@ def write_big_sse(dest: Path, megabytes: int) -> int:
     return count
 
 
-def ensure_nginx() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+def ensure_debian_package(command: str, package: str) -> str:
+    """The path of `command`, installing Debian's `package` with apt-get when it is missing."""
+    found = shutil.which(command) or (f"/usr/sbin/{command}" if Path(f"/usr/sbin/{command}").exists() else None)
     if found:
         return found
     if os.geteuid() != 0:
-        raise BenchError("nginx is not installed and we are not root: run `sudo apt-get install -y nginx`")
-    print("bench: installing nginx with apt-get", flush=True)
+        raise BenchError(f"{command} is not installed and we are not root: run `sudo apt-get install -y {package}`")
+    print(f"bench: installing {package} with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]):
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", package]):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode:
             raise BenchError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-    return shutil.which("nginx") or "/usr/sbin/nginx"
+    return shutil.which(command) or f"/usr/sbin/{command}"
+
+
+def ensure_nginx() -> str:
+    return ensure_debian_package("nginx", "nginx")
 
 
 NGINX_CONF = """worker_processes 1;
