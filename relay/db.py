@@ -432,10 +432,8 @@ class PostgresDatabase(Database):
 
 
 async def _execute_in_pipeline(conn: Any, sql: str | Prepared, params: Params) -> Any:
-    if isinstance(sql, Prepared):  # its `$n` placeholders are PostgreSQL's own: a raw cursor sends them as they are
-        from psycopg import AsyncRawCursor
-
-        return await AsyncRawCursor(conn).execute(sql.sql, params)
+    if isinstance(sql, Prepared):
+        return await pg_wire.execute_in_pipeline(conn, sql, params)  # type: ignore[arg-type]
     return await conn.execute(sql, params)
 
 

@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import errors
-from psycopg.pq import DiagnosticField, ExecStatus
-
 # https://www.postgresql.org/docs/current/datatype-oid.html (pg_type.oid of the built-in types)
 _TYPE_OIDS = {"boolean": 16, "bigint": 20, "smallint": 21, "integer": 23, "text": 25, "timestamptz": 1184}
 _INTEGER_OIDS = frozenset((20, 21, 23))
 _BOOLEAN_OID = 16
-_SQLSTATE = DiagnosticField.SQLSTATE
+# libpq's result statuses and the SQLSTATE field code (https://www.postgresql.org/docs/current/libpq-exec.html),
+# as numbers: psycopg is imported only where it is needed (importing it costs a worker ~25 MiB,
+# and a gateway on SQLite never needs it), and this module is imported by every ledger.
+_COMMAND_OK, _TUPLES_OK, _FATAL_ERROR = 1, 2, 7
+_SQLSTATE = ord("C")
 _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
 
 
@@ -61,7 +62,9 @@ def text_value(value: Any) -> bytes | None:
         return b"t" if value else b"f"
     if isinstance(value, str):
         if "\x00" in value:  # libpq reads text parameters up to a NUL: refuse, as psycopg does
-            raise errors.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+            from psycopg import DataError
+
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
         return value.encode()
     if isinstance(value, int):
         return str(value).encode()
@@ -113,7 +116,7 @@ class Wire:
             self.unwatch()
             await self.conn.close()
             raise
-        if again and result.status == ExecStatus.FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+        if again and result.status == _FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
             names.discard(statement.name)  # deallocated behind our back (DISCARD ALL): prepare it again
             return await self.execute(statement, params, again=False)
         _raise_if_failed(result)
@@ -161,7 +164,9 @@ class Wire:
                 break
             last = result
         if last is None:
-            raise errors.OperationalError(pgconn.get_error_message())
+            from psycopg import OperationalError
+
+            raise OperationalError(pgconn.get_error_message())
         return last
 
 
@@ -181,8 +186,18 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 def _raise_if_failed(result: Any) -> None:
-    if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK):
+    if result.status not in (_COMMAND_OK, _TUPLES_OK):
+        from psycopg import errors
+
         raise errors.error_from_result(result)
+
+
+async def execute_in_pipeline(conn: Any, statement: Prepared, params: Sequence[Any]) -> Any:
+    """`statement` in psycopg's pipeline (a batch): its `$n` placeholders are PostgreSQL's own,
+    which a raw cursor sends as they are, with psycopg's parameter types."""
+    from psycopg import AsyncRawCursor
+
+    return await AsyncRawCursor(conn).execute(statement.sql, params)
 
 
 def _rows(result: Any) -> list[tuple[Any, ...]]:

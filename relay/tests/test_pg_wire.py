@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,13 +18,11 @@ from billing.models import ChargeStatus, ConsumeLog, RequestCharge
 from relay import pg_wire
 from relay.db import PostgresDatabase, _postgres_conninfo
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-        reason="PostgreSQL only: the CI's PostgreSQL + Redis run covers it",
-    ),
-]
+postgresql_only = pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="PostgreSQL only: the CI's PostgreSQL + Redis run covers it",
+)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 FIELDS = (("t", "text"), ("big", "bigint"), ("small", "smallint"), ("i", "integer"), ("ok", "boolean"), ("at", "timestamptz"))
 # The timestamp comes back as microseconds since the epoch (pg_wire decodes integers, not times).
@@ -45,6 +46,7 @@ def _connect() -> Any:
     return psycopg.AsyncConnection.connect(_postgres_conninfo(settings.DATABASES["default"]), autocommit=True)
 
 
+@postgresql_only
 def test_values_reach_postgresql_and_come_back_as_sent() -> None:
     """The same statement through libpq (a lone write) and through psycopg's raw cursor (inside a
     batch) gives the same rows, and both are the values sent."""
@@ -62,6 +64,7 @@ def test_values_reach_postgresql_and_come_back_as_sent() -> None:
     assert by_name == cursor == expected
 
 
+@postgresql_only
 def test_a_text_with_a_nul_is_refused_before_sending_and_the_connection_stays_usable() -> None:
     async def main() -> tuple[Exception, list[Any], bool]:
         async with await _connect() as conn:
@@ -77,6 +80,7 @@ def test_a_text_with_a_nul_is_refused_before_sending_and_the_connection_stays_us
     assert rows[0][0] == "ab" and not closed
 
 
+@postgresql_only
 def test_a_statement_error_is_raised_as_its_class_and_the_connection_stays_usable() -> None:
     divide = pg_wire.prepared("test_divide", "SELECT 100 / {n}", (("n", "integer"),))
 
@@ -92,6 +96,7 @@ def test_a_statement_error_is_raised_as_its_class_and_the_connection_stays_usabl
     assert asyncio.run(main()) == ([(25,)], False)
 
 
+@postgresql_only
 def test_a_statement_deallocated_behind_its_back_is_prepared_again() -> None:
     async def main() -> list[Any]:
         async with await _connect() as conn:
@@ -106,6 +111,7 @@ def test_a_statement_deallocated_behind_its_back_is_prepared_again() -> None:
     assert asyncio.run(main()) == [_echoed(VALUES[1])]
 
 
+@postgresql_only
 def test_a_cancelled_exchange_closes_the_connection() -> None:
     sleep = pg_wire.prepared("test_sleep", "SELECT pg_sleep({s})", (("s", "integer"),))
 
@@ -121,6 +127,7 @@ def test_a_cancelled_exchange_closes_the_connection() -> None:
     assert asyncio.run(main()) is True
 
 
+@postgresql_only
 def test_a_connection_the_server_ends_between_statements_is_seen_closed_and_unwatched() -> None:
     """Its socket stays watched between statements: the server's goodbye is read there, so the
     loop does not keep reporting a readable socket, and the writer takes another connection."""
@@ -145,6 +152,7 @@ def test_a_connection_the_server_ends_between_statements_is_seen_closed_and_unwa
     assert closed and not watched and turns < 500
 
 
+@postgresql_only
 def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cursor(make_user, make_key) -> None:  # type: ignore[no-untyped-def]
     user = make_user(quota=10_000)
     key, _ = make_key(user, remain_quota=5_000)
@@ -179,3 +187,14 @@ def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cur
     key.refresh_from_db()
     assert (user.quota, user.used_quota, user.request_count) == (10_000 - 30 - 40 - 100, 70, 2)
     assert (key.remain_quota, key.used_quota) == (5_000 - 30 - 40 - 100, 70)
+
+
+def test_a_gateway_on_sqlite_never_imports_psycopg(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """psycopg costs a worker ~25 MiB of RSS; the ledger's prepared statements must not pull it in."""
+    code = (
+        "import sys, django; django.setup(); import oneapi_site.asgi, billing.ledger, relay.db;"
+        " loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'); print(loaded); sys.exit(bool(loaded))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "oneapi_site.settings", "SQL_DSN": "", "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
