@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-concurrency", type=int, default=32, help="requests in flight while profiling")
     p.add_argument("--profile-stream", action="store_true", help="profile under stream load")
     p.add_argument("--load", choices=("wrk", "aiohttp"), default="wrk",
-                   help="load generator of the non-stream cases (streams: always bench/loadgen.py's aiohttp client)")
+                   help="load generator of the non-stream cases at c > 1 (c=1 and streams: bench/loadgen.py's aiohttp client)")
     p.add_argument("--pg", action="store_true", help="PostgreSQL + Redis instead of SQLite")
     p.add_argument("--prefill", type=int, default=PREFILL, metavar="N",
                    help="logged requests the database holds before the run (a production-sized history)")
@@ -96,6 +96,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.rounds < 1 or args.duration <= 0 or not args.concurrency or min(args.concurrency) < 1:
         p.error("need --rounds >= 1, --duration > 0 and concurrencies >= 1")
     return args
+
+
+def load_for(load: str, stream: bool, concurrency: int) -> str:
+    """wrk where throughput is judged (non-stream, c > 1); the aiohttp client where latency is:
+    at c=1 it is not the bottleneck (the requests go one at a time), and it times each request
+    as sent, where wrk corrects its histogram for coordinated omission (see bench/README.md).
+    Streams need the client's first-byte and gap timing."""
+    return load if not stream and concurrency > 1 else "aiohttp"
 
 
 class Bench:
@@ -170,7 +178,7 @@ class Bench:
                         url, auth, root = self.target(name, stream)
                         spec = {"url": url, "stream": stream, "concurrency": concurrency, "warmup": args.warmup,
                                 "duration": args.duration, "timeout": REQUEST_TIMEOUT, "cpu_groups": groups,
-                                "headers": {"Authorization": auth}, "load": "aiohttp" if stream else args.load}  # fmt: skip
+                                "headers": {"Authorization": auth}, "load": load_for(args.load, stream, concurrency)}  # fmt: skip
                         m = modes.run_loadgen(spec)
                         m.update(
                             case=case,
@@ -229,7 +237,7 @@ def comparison_section(bench: Bench, results: list[Measurement], notes: list[str
     print("\nTargets:\n" + "\n".join("  " + t for t in targets))
     return [
         render_markdown_table(columns, rows), "",
-        "Each row is the median round by req/s; `errors` sums all rounds. Times in ms (non-stream with wrk: its "
+        "Each row is the median round by req/s; `errors` sums all rounds. Times in ms (non-stream at c > 1 with wrk: its "
         "histogram, corrected for coordinated omission). `+` columns: minus direct (the latency the proxy adds). `CPU ms/req`: user+system CPU of the contestant's whole process tree per "
         "request (nginx master+worker; uvicorn supervisor+workers; LiteLLM's). `CPU split %`: each worker's share of "
         "that CPU (the load generator's keep-alive connections land on whichever worker accepts first). `RSS MiB`: its largest process, max "
@@ -284,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare:
             meta["setup"] += (f"; {args.duration:g} s per run after {args.warmup:g} s warm-up, {args.rounds} rounds "
                               f"interleaved, concurrency {','.join(map(str, args.concurrency))}; load: "
-                              f"{'wrk (non-stream), aiohttp client (stream)' if args.load == 'wrk' else 'aiohttp client'}")  # fmt: skip
+                              f"{'wrk (non-stream, c > 1), aiohttp client (c=1, stream)' if args.load == 'wrk' else 'aiohttp client'}")  # fmt: skip
             results = bench.compare()
             rss = [f"{pid} {role} {r:.0f} MiB" for pid, role, r in bench.stack.gateway_processes()]
             notes = ["Gateway RSS at the end: " + ", ".join(rss)]

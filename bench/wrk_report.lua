@@ -44,6 +44,10 @@ function done(summary, latency, requests)
     total_bad = total_bad + thread:get("bad")
     if first_sample == "" then first_sample = thread:get("sample") end
   end
+  -- wrk's main() calls request() once on the first thread's script before the run, to count
+  -- pipelined requests (script_verify_request in https://github.com/wg/wrk/blob/master/src/wrk.c):
+  -- that one was never sent.
+  total_sent = total_sent - 1
   local e = summary.errors
   io.write(string.format(
     '{"sent": %d, "bad": %d, "sample": "%s", "completed": %d, "duration_us": %d, "bytes": %d, ' ..
