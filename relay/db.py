@@ -1,7 +1,8 @@
 """The relay's own async database access: raw statements, no ORM, no thread hop per request.
 
 - PostgreSQL: psycopg's async connection pool (autocommit; the ledger's writes are single
-  statements, so each one is atomic on its own).
+  statements, so each one is atomic on its own); the ledger's writes that run alone go out as
+  prepared statements straight over libpq (relay/pg_wire.py).
 - SQLite: one connection per worker used from the event loop thread, with group commit (see
   relay/db_sqlite.py).
 - Other vendors (MySQL): the same portable statements through Django's connection in a thread.
