@@ -159,8 +159,8 @@ def _settle_steps(cur: Cursor, s: Settlement) -> bool:
 
 # ----------------------------------------------------------------------------- PostgreSQL: one statement each
 
+# One hold's fields (name, SQL type), in the order Ledger.hold sends them.
 _HOLD_TYPED = (("request_id", "text"), ("user_id", "bigint"), ("key_id", "bigint"), ("quota", "bigint"), ("at", "timestamptz"))
-_HOLD_FIELDS = tuple(name for name, _ in _HOLD_TYPED)  # one hold, as Ledger.hold sends it
 # Holds queued together, in one statement.
 # It locks the keys' and then the users' rows (the order every ledger statement keeps) and reads
 # their latest committed values (FOR UPDATE does, in READ COMMITTED): the versions the UPDATEs

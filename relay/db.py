@@ -259,8 +259,7 @@ class PostgresDatabase(Database):
         self._lock = asyncio.Lock()
         self._writes: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
-        self._writer_conn: Any = None  # the writer's pooled connection, see _writer_connection
-        self._wire: pg_wire.Wire | None = None  # its prepared statements (relay/pg_wire.py)
+        self._wire: pg_wire.Wire | None = None  # the writer's pooled connection, see _writer_wire
         self._writer_conn_until = 0.0
         self.commits = 0  # write batches committed (tests read it)
         self.lone_writes = 0  # batches sent as one autocommit statement
@@ -323,42 +322,38 @@ class PostgresDatabase(Database):
             for statement, outcome in zip(statements, outcomes, strict=True):
                 statement.answer(outcome)
 
-    async def _writer_connection(self) -> Any:
-        """The connection the writer sends its batches on: kept between batches (only the writer
-        task uses it, one batch at a time), renewed from the pool when closed or held too long."""
-        conn = self._writer_conn
-        if conn is not None and not conn.closed and time.monotonic() < self._writer_conn_until:
-            return conn
+    async def _writer_wire(self) -> pg_wire.Wire:
+        """The connection the writer sends its batches on (as a Wire, for its prepared
+        statements): kept between batches (only the writer task uses it, one batch at a time),
+        renewed from the pool when closed or held too long."""
+        wire = self._wire
+        if wire is not None and not wire.conn.closed and time.monotonic() < self._writer_conn_until:
+            return wire
         await self._release_writer_connection()
         await self._ensure_open()
-        self._writer_conn = await self._pool.getconn()
+        self._wire = pg_wire.Wire(await self._pool.getconn())
         self._writer_conn_until = time.monotonic() + _WRITER_CONNECTION_SECONDS
-        self._wire = pg_wire.Wire(self._writer_conn)
-        return self._writer_conn
+        return self._wire
 
     async def _psycopg_connection(self) -> Any:
         """The writer's connection for psycopg's own use (its waits and ours must not overlap)."""
-        conn = await self._writer_connection()
-        assert self._wire is not None
-        self._wire.unwatch()
-        return conn
+        wire = await self._writer_wire()
+        wire.unwatch()
+        return wire.conn
 
     async def _release_writer_connection(self) -> None:
-        conn, self._writer_conn = self._writer_conn, None
-        if self._wire is not None:
-            self._wire.unwatch()
-            self._wire = None
-        if conn is not None:
-            await self._pool.putconn(conn)  # the pool discards a closed or broken one
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            wire.unwatch()
+            await self._pool.putconn(wire.conn)  # the pool discards a closed or broken one
 
     async def _run_alone(self, statement: _Statement) -> None:
         """One autocommit statement; combined instances that fail together run again one by one."""
         try:
             sql, params = statement.query()
             if isinstance(sql, Prepared):  # a Combined instance alone: no cursor, see relay/pg_wire.py
-                await self._writer_connection()
-                assert self._wire is not None
-                statement.answer(statement.results(await self._wire.execute(sql, params)))  # type: ignore[arg-type]
+                wire = await self._writer_wire()
+                statement.answer(statement.results(await wire.execute(sql, params)))  # type: ignore[arg-type]
                 return
             conn = await self._psycopg_connection()
             cur = await conn.execute(sql, params)

@@ -171,7 +171,7 @@ def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cur
             # statement for one row, in one pipelined batch.
             await ledger.hold(Hold("w2", user.pk, key.pk, 100))
             results += await asyncio.gather(ledger.hold(Hold("w3", user.pk, key.pk, 100)), ledger.settle(settlement("w2", 40)))
-            names = await (await db._writer_conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'oneapi%%'")).fetchall()
+            names = await (await (await db._psycopg_connection()).execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'oneapi%%'")).fetchall()
             return results, sorted(row[0] for row in names), lone, db.commits
         finally:
             await db.close()
