@@ -121,6 +121,38 @@ def request_bodies(spec: dict[str, Any]) -> tuple[bytes, bytes]:
     return json.dumps(payload).encode(), json.dumps(streaming).encode()
 
 
+def window_start(cpu_groups: dict[str, dict[str, object]]) -> dict[str, Any]:
+    """The CPU readings at the measured window's start (see `window_cpu`)."""
+    return {
+        "t0": time.perf_counter(),
+        "machine0": machine_busy_seconds(),
+        "steal0": steal_seconds(),
+        "groups0": {name: group_cpu_seconds(group) for name, group in cpu_groups.items()},
+    }
+
+
+def window_cpu(start: dict[str, Any], cpu_groups: dict[str, dict[str, object]], client_cpu: float) -> dict[str, Any]:
+    """Who used the CPU since `start`: each group (server), the load generator, the rest."""
+    after = {name: group_cpu_seconds(g) for name, g in cpu_groups.items()}
+    server_cpu = {name: cpu_delta(start["groups0"][name], after[name]) for name in cpu_groups}
+    machine = machine_busy_seconds() - start["machine0"]
+    steal = steal_seconds() - start["steal0"]
+    window = time.perf_counter() - start["t0"]
+    return {
+        "window_s": window,
+        "cpu_s": server_cpu,
+        # How the work was split between the processes (workers).
+        "cpu_by_pid": {name: {pid: max(0.0, cpu - start["groups0"][name].get(pid, 0.0)) for pid, cpu in after[name].items()}
+                       for name in cpu_groups},  # fmt: skip
+        "client_cpu_s": client_cpu,
+        "client_cores": client_cpu / window,
+        # Cores kept busy by everything else on the machine (other users, our parent, kernel).
+        "other_cores": max(0.0, machine - steal - client_cpu - sum(server_cpu.values())) / window,
+        # Cores the hypervisor took for other guests: on a shared VM this slows every contestant.
+        "steal_cores": steal / window,
+    }
+
+
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     concurrency = int(spec["concurrency"])
     mode = spec["stream"]  # True, False or "mix"
@@ -147,11 +179,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def mark_window_start() -> None:
         await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
-        samples["t0"] = time.perf_counter()
-        samples["machine0"] = machine_busy_seconds()
-        samples["steal0"] = steal_seconds()
-        samples["self0"] = cpu_seconds(os.getpid())
-        samples["groups0"] = {name: group_cpu_seconds(group) for name, group in cpu_groups.items()}
+        samples.update(window_start(cpu_groups), self0=cpu_seconds(os.getpid()))
 
     async def sample_rss() -> None:
         while True:
@@ -175,14 +203,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             rss_samples.append(
                 {"t": drained - begin, "done": stats.ok + stats.errors, "rss": {p: rss_mib(p) for p in rss_pids}}
             )
-    after = {name: group_cpu_seconds(g) for name, g in cpu_groups.items()}
-    server_cpu = {name: cpu_delta(samples["groups0"][name], after[name]) for name in cpu_groups}
-    by_pid = {name: {pid: max(0.0, cpu - samples["groups0"][name].get(pid, 0.0)) for pid, cpu in after[name].items()}
-              for name in cpu_groups}  # fmt: skip
-    client_cpu = cpu_seconds(os.getpid()) - samples["self0"]
-    machine = machine_busy_seconds() - samples["machine0"]
-    steal = steal_seconds() - samples["steal0"]
-    window = time.perf_counter() - samples["t0"]
+    cpu = window_cpu(samples, cpu_groups, client_cpu=cpu_seconds(os.getpid()) - samples["self0"])
     elapsed = (drained - t0) if limit else float(spec["duration"])
     streamed = mode is not False
     return {
@@ -213,15 +234,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "ok": stats.ok,
         "abandoned": 0,  # every request started was waited for (see run_wrk)
         "drain_s": drained - t1,
-        "window_s": window,
-        "cpu_s": server_cpu,
-        "cpu_by_pid": by_pid,  # how the work was split between the processes (workers)
-        "client_cpu_s": client_cpu,
-        "client_cores": client_cpu / window,
-        # Cores kept busy by everything else on the machine (other users, our parent, kernel).
-        "other_cores": max(0.0, machine - steal - client_cpu - sum(server_cpu.values())) / window,
-        # Cores the hypervisor took for other guests: on a shared VM this slows every contestant.
-        "steal_cores": steal / window,
+        **cpu,
         "rss_samples": rss_samples,
     }
 
@@ -253,17 +266,12 @@ def run_wrk(spec: dict[str, Any]) -> dict[str, Any]:
     body, _ = request_bodies(spec)
     cpu_groups: dict[str, dict[str, object]] = spec.get("cpu_groups", {})
     warm = _wrk(spec, float(spec["warmup"]), body) if float(spec["warmup"]) > 0 else None
-    t0 = time.perf_counter()
-    machine0, steal0, groups0 = machine_busy_seconds(), steal_seconds(), {n: group_cpu_seconds(g) for n, g in cpu_groups.items()}
+    start = window_start(cpu_groups)
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     m = _wrk(spec, float(spec["duration"]), body)
     time.sleep(WRK_DRAIN_S)
-    after = {name: group_cpu_seconds(g) for name, g in cpu_groups.items()}
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    window = time.perf_counter() - t0
-    client_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
-    server_cpu = {name: cpu_delta(groups0[name], after[name]) for name in cpu_groups}
-    machine, steal = machine_busy_seconds() - machine0, steal_seconds() - steal0
+    client_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)  # wrk's
     runs = [m] if warm is None else [m, warm]
     socket_errors = [r["connect"] + r["read"] + r["write"] + r["timeout"] for r in runs]
     ok = sum(r["completed"] - r["bad"] for r in runs)
@@ -276,13 +284,8 @@ def run_wrk(spec: dict[str, Any]) -> dict[str, Any]:
         **{key: None for key in ("ttfb_p50", "ttfb_p99", "ttfb_max", "gap_p50", "gap_p99", "gap_max")},
         "gap_positions": {"start": 0, "middle": 0, "end": 0},
         "body_bytes": m["bytes"], "errors": m["bad"] + socket_errors[0], "error_samples": [m["sample"]] if m["sample"] else [],
-        "sent": sum(r["sent"] for r in runs), "ok": ok, "abandoned": abandoned, "drain_s": WRK_DRAIN_S, "window_s": window,
-        "cpu_s": server_cpu,
-        "cpu_by_pid": {name: {pid: max(0.0, cpu - groups0[name].get(pid, 0.0)) for pid, cpu in after[name].items()}
-                       for name in cpu_groups},
-        "client_cpu_s": client_cpu, "client_cores": client_cpu / window,
-        "other_cores": max(0.0, machine - steal - client_cpu - sum(server_cpu.values())) / window,
-        "steal_cores": steal / window, "rss_samples": [], "load": "wrk",
+        "sent": sum(r["sent"] for r in runs), "ok": ok, "abandoned": abandoned, "drain_s": WRK_DRAIN_S,
+        **window_cpu(start, cpu_groups, client_cpu), "rss_samples": [], "load": "wrk",
     }  # fmt: skip
 
 
