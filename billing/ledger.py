@@ -182,6 +182,8 @@ _HOLD_TYPED = (("request_id", "text"), ("user_id", "bigint"), ("key_id", "bigint
 # refused hold. Result per hold: 0 granted, 1 refused by the key, 2 refused by the user.
 # https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
 _PG_HOLDS = Combined(
+    Combined.statement(
+    "oneapi_holds",
     f"WITH {WRITE_LOCK_CTE},"
     " h AS " + combined_rows(_HOLD_TYPED) + ","
     " kl AS (SELECT id, status, unlimited_quota, remain_quota FROM api_keys"
@@ -200,6 +202,7 @@ _PG_HOLDS = Combined(
     " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
     " SELECT request_id, user_id, key_id, quota, 0, 1, at FROM hu WHERE ok ORDER BY ord RETURNING 1)"
     " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu",
+    ),
     lambda fields: (_PG_HOLD_ONE, fields),
 )
 # A hold queued alone: the same decisions, for one row each (sent by name, see relay/pg_wire.py).
@@ -249,6 +252,8 @@ _SETTLE_FIELDS = (  # what `_pg_settle_fields` sends, in its order
 # channels get the sums of what was claimed, and the claimed ones that log get their rows.
 # Result per settle: a row if it claimed its charge, none if it was settled already.
 _PG_SETTLES = Combined(
+    Combined.statement(
+    "oneapi_settles",
     f"WITH {WRITE_LOCK_CTE},"
     " s AS " + combined_rows(_SETTLE_FIELDS) + ","
     " c AS (UPDATE request_charges SET status = s.status, quota = s.quota, settled_at = s.at FROM s"
@@ -269,9 +274,19 @@ _PG_SETTLES = Combined(
     " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
     " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
     " SELECT ord FROM j",
+    ),
     lambda fields: (_PG_SETTLE_ONE, fields),
 )
 
+
+# The log row of a settle or claim sent alone (fields: _SETTLE_FIELDS), if its charge `c` was claimed.
+_PG_LOG_ONE = (
+    f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {{at}},"
+    f" CASE WHEN {{status}} = {REFUNDED} THEN {LOG_ERROR} ELSE {LOG_CONSUME} END, {{user_id}}, {{username}},"
+    " {key_id}, {key_name}, {model_name}, {upstream_model}, {channel_id}, {prompt_tokens}, {completion_tokens},"
+    " {cached_tokens}, {cache_write_tokens}, {cache_write_1h_tokens}, {quota}, {elapsed_ms},"
+    " {is_stream}, {request_id}, {status_code}, {content} FROM c WHERE {write_log} RETURNING 1)"
+)
 
 # A settle queued alone: the same steps, for one row each (sent by name, see relay/pg_wire.py).
 # In both settle statements the user step reads a count of the key step, which makes PostgreSQL
@@ -290,12 +305,8 @@ _PG_SETTLE_ONE = prepared(
     f" request_count = request_count + CASE WHEN {{status}} = {SETTLED} THEN 1 ELSE 0 END"
     " FROM c WHERE users.id = {user_id} AND (SELECT count(*) FROM k) >= 0 RETURNING 1),"
     " ch AS (UPDATE channels SET used_quota = used_quota + {quota} FROM c"
-    " WHERE channels.id = {channel_id} AND {quota} <> 0 RETURNING 1),"
-    f" l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {{at}},"
-    f" CASE WHEN {{status}} = {REFUNDED} THEN {LOG_ERROR} ELSE {LOG_CONSUME} END, {{user_id}}, {{username}},"
-    " {key_id}, {key_name}, {model_name}, {upstream_model}, {channel_id}, {prompt_tokens}, {completion_tokens},"
-    " {cached_tokens}, {cache_write_tokens}, {cache_write_1h_tokens}, {quota}, {elapsed_ms},"
-    " {is_stream}, {request_id}, {status_code}, {content} FROM c WHERE {write_log} RETURNING 1)"
+    " WHERE channels.id = {channel_id} AND {quota} <> 0 RETURNING 1)"
+    + _PG_LOG_ONE +
     " SELECT 1 FROM c",
     _SETTLE_FIELDS,
 )
@@ -328,18 +339,39 @@ def _pg_settle_fields(s: Settlement) -> tuple[object, ...]:
 
 
 # Extending a hold (rare: a stream outgrowing its estimate) is one statement of its own.
-_PG_EXTEND = (
-    f"WITH {WRITE_LOCK_CTE}, k AS (" + _HOLD_KEY + " AND EXISTS (SELECT 1 FROM _w) RETURNING id),"
-    " u AS (UPDATE users SET quota = quota - %s WHERE id = %s AND status = 1 AND quota >= %s"
+_EXTEND_FIELDS = (("quota", "bigint"), ("key_id", "bigint"), ("user_id", "bigint"), ("request_id", "text"))
+_PG_EXTEND = prepared(
+    "oneapi_extend",
+    f"WITH {WRITE_LOCK_CTE}, k AS (UPDATE api_keys SET remain_quota = remain_quota"
+    " - CASE WHEN unlimited_quota THEN 0 ELSE {quota} END WHERE id = {key_id} AND status = 1"
+    " AND (unlimited_quota OR remain_quota >= {quota}) AND EXISTS (SELECT 1 FROM _w) RETURNING id),"
+    " u AS (UPDATE users SET quota = quota - {quota} WHERE id = {user_id} AND status = 1 AND quota >= {quota}"
     " AND EXISTS (SELECT 1 FROM k) RETURNING id),"
-    f" c AS (UPDATE request_charges SET held_quota = held_quota + %s WHERE request_id = %s AND {_STILL_HELD}"
-    " AND EXISTS (SELECT 1 FROM u) RETURNING id)"
-    " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)"
+    " c AS (UPDATE request_charges SET held_quota = held_quota + {quota} WHERE request_id = {request_id}"
+    f" AND {_STILL_HELD} AND EXISTS (SELECT 1 FROM u) RETURNING id)"
+    " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u), (SELECT count(*) FROM c)",
+    _EXTEND_FIELDS,
 )
 # One row each: without a second lock to wait for they cannot deadlock, so no write lock.
-_PG_UNHOLD_USER = "UPDATE users SET quota = quota + %s WHERE id = %s"
-_PG_UNHOLD_KEY = (
-    "UPDATE api_keys SET remain_quota = remain_quota + CASE WHEN unlimited_quota THEN 0 ELSE %s END WHERE id = %s"
+_PG_UNHOLD_USER = prepared(
+    "oneapi_unhold_user",
+    "UPDATE users SET quota = quota + {quota} WHERE id = {user_id} RETURNING id",
+    (("quota", "bigint"), ("user_id", "bigint")),
+)
+_PG_UNHOLD_KEY = prepared(
+    "oneapi_unhold_key",
+    "UPDATE api_keys SET remain_quota = remain_quota + CASE WHEN unlimited_quota THEN 0 ELSE {quota} END"
+    " WHERE id = {key_id} RETURNING id",
+    (("quota", "bigint"), ("key_id", "bigint")),
+)
+# BATCH_UPDATE_ENABLED: the settle claims its charge and writes its log row; billing.batch
+# applies the counters later (fields: _SETTLE_FIELDS; the result is the quota that was held).
+_PG_CLAIM_ONE = prepared(
+    "oneapi_claim_one",
+    f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = {{status}}, quota = {{quota}},"
+    f" settled_at = {{at}} WHERE request_id = {{request_id}} AND {_STILL_HELD} AND EXISTS (SELECT 1 FROM _w)"
+    " RETURNING held_quota)" + _PG_LOG_ONE + " SELECT held_quota FROM c",
+    _SETTLE_FIELDS,
 )
 
 
@@ -361,14 +393,14 @@ class Ledger:
             if not extend:
                 row = await self.db.write_combined(_PG_HOLDS, (h.request_id, h.user_id, h.key_id, h.quota, now))
                 return _HOLD_OUTCOMES[row[0]] if row else HoldOutcome.KEY_REFUSED
-            params = (h.quota, h.key_id, h.quota, h.quota, h.user_id, h.quota, h.quota, h.request_id)
+            params = (h.quota, h.key_id, h.user_id, h.request_id)
             key_ok, user_ok, extended = await self.db.write(_PG_EXTEND, params) or (0, 0, 0)
             if extended:
                 return HoldOutcome.OK
             if user_ok:  # the charge was settled meanwhile: nothing left to extend
-                await self.db.write(_PG_UNHOLD_USER + " RETURNING id", (h.quota, h.user_id))
+                await self.db.write(_PG_UNHOLD_USER, (h.quota, h.user_id))
             if key_ok:  # the key was debited but the user could not be: give it back
-                await self.db.write(_PG_UNHOLD_KEY + " RETURNING id", (h.quota, h.key_id))
+                await self.db.write(_PG_UNHOLD_KEY, (h.quota, h.key_id))
                 return HoldOutcome.KEY_REFUSED if user_ok else HoldOutcome.USER_REFUSED
             return HoldOutcome.KEY_REFUSED
 
@@ -392,10 +424,7 @@ class Ledger:
     async def _settle_batched(self, s: Settlement) -> bool:
         """Claim the charge and write the log now; leave the counters to billing.batch."""
         if self.db.vendor == "postgresql":
-            params: list[object] = [REFUNDED if s.refund else SETTLED, s.quota, s.created_at, s.request_id]
-            if s.write_log:
-                params += list(_log_params(s))
-            row = await self.db.write(_pg_claim_sql(s.write_log), params)
+            row = await self.db.write(_PG_CLAIM_ONE, _pg_settle_fields(s))
             held = None if row is None else int(row[0])
         else:
             held = await self.db.transaction(lambda cur: _claim_steps(cur, s))
@@ -416,13 +445,3 @@ def _claim_steps(cur: Cursor, s: Settlement) -> int | None:
     if s.write_log:
         cur.execute(_INSERT_LOG, _log_params(s))
     return int(row[0])
-
-
-def _pg_claim_sql(write_log: bool) -> str:
-    sql = (
-        f"WITH {WRITE_LOCK_CTE}, c AS (UPDATE request_charges SET status = %s, quota = %s, settled_at = %s"
-        f" WHERE request_id = %s AND {_STILL_HELD} AND EXISTS (SELECT 1 FROM _w) RETURNING held_quota)"
-    )
-    if write_log:
-        sql += f", l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT {', '.join(['%s'] * 20)} FROM c RETURNING 1)"
-    return sql + " SELECT held_quota FROM c"

@@ -1,13 +1,14 @@
 """The relay's own async database access: raw statements, no ORM, no thread hop per request.
 
 - PostgreSQL: psycopg's async connection pool (autocommit; the ledger's writes are single
-  statements, so each one is atomic on its own); the ledger's writes that run alone go out as
-  prepared statements straight over libpq (relay/pg_wire.py).
+  statements, so each one is atomic on its own); the ledger's writes go out as prepared
+  statements straight over libpq (relay/pg_wire.py), grouped (see PostgresDatabase).
 - SQLite: one connection per worker used from the event loop thread, with group commit (see
   relay/db_sqlite.py).
 - Other vendors (MySQL): the same portable statements through Django's connection in a thread.
 
-SQL is written with %s placeholders (translated for sqlite3).
+SQL is written with %s placeholders (translated for sqlite3), but for the prepared PostgreSQL
+writes ($1, $2, ... see relay/pg_wire.py).
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ class Database:
         """Run `body` (sync, statements only) atomically."""
         raise NotImplementedError
 
-    async def write(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        """A data-modifying statement whose result row the caller needs (the ledger's holds and
-        settles). Backends that can commit it together with others' writes do (group commit)."""
-        return await self.transaction(lambda cur: (cur.execute(sql, params), cur.fetchone())[1])
+    async def write(self, sql: Prepared, params: Params = ()) -> tuple[Any, ...] | None:
+        """A data-modifying statement whose first result row the caller needs (the ledger's
+        writes on PostgreSQL), committed together with others' writes (group commit)."""
+        raise NotImplementedError(f"prepared writes are PostgreSQL only, not {self.vendor}")
 
     async def write_combined(self, kind: Combined, fields: Sequence[Any]) -> tuple[Any, ...] | None:
         """One instance of a combinable write (PostgreSQL only; see `Combined`)."""
@@ -126,6 +127,7 @@ _WRITE_LOCK = 0x0A11A9E1
 # with `WITH {WRITE_LOCK_CTE}, ...` and have its first row-locking step test
 # `EXISTS (SELECT 1 FROM _w)` (an uncorrelated sub-select runs once, before any row is locked).
 WRITE_LOCK_CTE = f"_w AS (SELECT pg_advisory_xact_lock({_WRITE_LOCK}))"
+_WRITE_LOCK_STATEMENT = Prepared(b"oneapi_write_lock", f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})", ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,29 +135,34 @@ class Combined:
     """A kind of write whose queued instances go out together as one statement.
 
     An instance is a tuple of fields. `sql` takes one parameter, an array with one JSON array of
-    fields per instance, read with `combined_rows`, and returns one row per instance that has a
-    result: its position (1-based) first, then the result. So a batch of any size costs one
+    fields per instance (`$1`, read with `combined_rows`), and returns one row per instance that
+    has a result: its position (1-based) first, then the result. So a batch of any size costs one
     statement to send, parse and run, and the rows it touches are updated once per batch, not
     once per request. `single` gives the statement (SQL, parameters) for an instance queued
     alone, with the same result (position 1): the set-based statement costs PostgreSQL ~90 us
-    more than a statement written for one row, which only a batch pays back. When that
-    statement is a `Prepared` one and runs alone, it goes out by name (relay/pg_wire.py).
+    more than a statement written for one row, which only a batch pays back. Both go out by
+    name (relay/pg_wire.py).
 
-    One array of JSON, not one array per field: psycopg dumps an array element by element in
-    Python (~20 us each, and a settle has 21 fields). Not one JSON document: the planner
-    assumes 100 rows for jsonb_array_elements() and then preferred hash joins over scans of
-    whole tables to index lookups, while an array parameter's length is known when planning.
+    One array of JSON, not one array per field: one parameter to encode and parse, not 21 (a
+    settle's fields). Not one JSON document: the planner assumes 100 rows for
+    jsonb_array_elements() and then preferred hash joins over scans of whole tables to index
+    lookups; it assumes 10 for unnest() of an array.
     """
 
-    sql: str
-    single: Callable[[Sequence[Any]], tuple[str | Prepared, Params]]
+    sql: Prepared
+    single: Callable[[Sequence[Any]], tuple[Prepared, Params]]
+
+    @staticmethod
+    def statement(name: str, sql: str) -> Prepared:
+        """The set-based statement: `sql`, written with `combined_rows`, takes the array as $1."""
+        return Prepared(name.encode(), sql, (pg_wire.JSONB_ARRAY_OID,))
 
 
 def combined_rows(fields: Sequence[tuple[str, str]]) -> str:
     """The FROM item of a Combined statement: one row per instance, its fields (name, SQL type)
     typed, and `ord`, its position."""
     columns = ", ".join(f"(v->>{i})::{sql_type} AS {name}" for i, (name, sql_type) in enumerate(fields))
-    return f"(SELECT {columns}, ord FROM unnest(%s::jsonb[]) WITH ORDINALITY AS e(v, ord))"
+    return f"(SELECT {columns}, ord FROM unnest($1::jsonb[]) WITH ORDINALITY AS e(v, ord))"
 
 
 def json_array_literal(instances: Sequence[Params]) -> str:
@@ -169,7 +176,7 @@ def json_array_literal(instances: Sequence[Params]) -> str:
     return (b'{"' + b'","'.join(elements) + b'"}').decode()
 
 
-_Write = tuple[str | Combined, Params, asyncio.Future[tuple[Any, ...] | None]]  # what, with what, for whom
+_Write = tuple[Prepared | Combined, Params, asyncio.Future[tuple[Any, ...] | None]]  # what, with what, for whom
 
 
 class _Statement:
@@ -177,7 +184,7 @@ class _Statement:
 
     __slots__ = ("target", "instances", "futures")
 
-    def __init__(self, target: str | Combined) -> None:
+    def __init__(self, target: Prepared | Combined) -> None:
         self.target = target
         self.instances: list[Params] = []
         self.futures: list[asyncio.Future[tuple[Any, ...] | None]] = []
@@ -197,11 +204,11 @@ class _Statement:
             statement.futures.append(future)
         return statements
 
-    def query(self) -> tuple[str | Prepared, Params]:
+    def query(self) -> tuple[Prepared, Params]:
         if not isinstance(self.target, Combined):
             return self.target, self.instances[0]
         if len(self.instances) == 1:
-            return self.target.single(self.instances[0])  # type: ignore[arg-type]
+            return self.target.single(self.instances[0])
         return self.target.sql, (json_array_literal(self.instances),)
 
     def split(self) -> list[_Statement]:
@@ -214,14 +221,11 @@ class _Statement:
             alone.append(statement)
         return alone
 
-    async def fetch(self, cur: Any) -> list[tuple[Any, ...] | None]:
-        """One result per instance, read off the statement's cursor."""
-        if not isinstance(self.target, Combined):
-            return [await cur.fetchone()]
-        return self.results(await cur.fetchall())
-
     def results(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | None]:
-        """One result per instance, from the rows of a Combined statement (position first)."""
+        """One result per instance: a plain write's first row (None if it returned none), or
+        from the rows of a Combined statement (position first) each instance's."""
+        if not isinstance(self.target, Combined):
+            return [rows[0] if rows else None]
         found = {row[0]: row[1:] for row in rows}
         return [found.get(position) for position in range(1, len(self.futures) + 1)]
 
@@ -241,7 +245,9 @@ class PostgresDatabase(Database):
     for each other. The queued instances of one `Combined` kind (the ledger's holds, its
     settles) are one statement. If any statement fails, the batch's transaction is rolled back
     whole and each write runs again alone, so only the bad one fails. A batch that is a single
-    statement runs as one autocommit statement (see WRITE_LOCK_CTE).
+    statement runs as one autocommit statement (see WRITE_LOCK_CTE). Every write is a
+    `Prepared` statement, sent by name over libpq on the writer's own connection
+    (relay/pg_wire.py), alone or, for a batch, in libpq's pipeline mode.
     """
 
     vendor = "postgresql"
@@ -289,13 +295,13 @@ class PostgresDatabase(Database):
             cur = await conn.execute(sql, params)
             return cur.rowcount
 
-    async def write(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+    async def write(self, sql: Prepared, params: Params = ()) -> tuple[Any, ...] | None:
         return await self._queue(sql, params)
 
     async def write_combined(self, kind: Combined, fields: Sequence[Any]) -> tuple[Any, ...] | None:
         return await self._queue(kind, fields)
 
-    async def _queue(self, target: str | Combined, params: Params) -> tuple[Any, ...] | None:
+    async def _queue(self, target: Prepared | Combined, params: Params) -> tuple[Any, ...] | None:
         future: asyncio.Future[tuple[Any, ...] | None] = asyncio.get_running_loop().create_future()
         self._writes.append((target, params, future))
         if self._writer is None or self._writer.done():
@@ -323,9 +329,9 @@ class PostgresDatabase(Database):
                 statement.answer(outcome)
 
     async def _writer_wire(self) -> pg_wire.Wire:
-        """The connection the writer sends its batches on (as a Wire, for its prepared
-        statements): kept between batches (only the writer task uses it, one batch at a time),
-        renewed from the pool when closed or held too long."""
+        """The connection the writer sends its statements on (as a Wire): kept between batches
+        (only the writer task uses it, one batch at a time), renewed from the pool when closed or
+        held too long."""
         wire = self._wire
         if wire is not None and not wire.conn.closed and time.monotonic() < self._writer_conn_until:
             return wire
@@ -334,12 +340,6 @@ class PostgresDatabase(Database):
         self._wire = pg_wire.Wire(await self._pool.getconn())
         self._writer_conn_until = time.monotonic() + _WRITER_CONNECTION_SECONDS
         return self._wire
-
-    async def _psycopg_connection(self) -> Any:
-        """The writer's connection for psycopg's own use (its waits and ours must not overlap)."""
-        wire = await self._writer_wire()
-        wire.unwatch()
-        return wire.conn
 
     async def _release_writer_connection(self) -> None:
         wire, self._wire = self._wire, None
@@ -351,16 +351,8 @@ class PostgresDatabase(Database):
         """One autocommit statement; combined instances that fail together run again one by one."""
         try:
             sql, params = statement.query()
-            if isinstance(sql, Prepared):  # a Combined instance alone: no cursor, see relay/pg_wire.py
-                wire = await self._writer_wire()
-                statement.answer(statement.results(await wire.execute(sql, params)))  # type: ignore[arg-type]
-                return
-            conn = await self._psycopg_connection()
-            cur = await conn.execute(sql, params)
-            try:  # committed: an error from here (no result row) is final
-                outcome: list[tuple[Any, ...] | None] | BaseException = await statement.fetch(cur)
-            except Exception as exc:
-                outcome = exc
+            wire = await self._writer_wire()
+            outcome: list[tuple[Any, ...] | None] | BaseException = statement.results(await wire.execute(sql, params))
         except Exception as exc:
             if len(statement.futures) > 1:
                 for alone in statement.split():
@@ -369,40 +361,15 @@ class PostgresDatabase(Database):
             outcome = exc
         statement.answer(outcome)
 
-    async def _commit_batch(self, statements: list[_Statement]) -> list[list[tuple[Any, ...] | None] | BaseException]:
-        """Raises only if the transaction was rolled back (so the caller may run them again).
-
-        The lock and the statements go out in one pipeline closed by one Sync: one round trip,
-        and one transaction, since the server runs everything between two Syncs as an implicit
-        transaction that the Sync commits, or rolls back whole after an error (the statements
-        after a failing one are skipped). So no BEGIN or COMMIT is sent, and no extra syncs:
-        psycopg's `conn.transaction()` inside a pipeline syncs on entering and twice on leaving.
-        https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
-        """
-        queries = [statement.query() for statement in statements]  # what fails to serialise fails before sending
-        conn = await self._psycopg_connection()
-        async with conn.pipeline() as pipeline:
-            try:
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-                cursors = [await _execute_in_pipeline(conn, sql, params) for sql, params in queries]
-            except Exception:
-                # A parameter psycopg cannot send: leaving the pipeline would send a Sync,
-                # committing what was queued before it, and the caller then runs everything again
-                # alone. Closed, the connection's transaction is rolled back. (A cancellation is let
-                # through: nothing runs again after it, so what was queued had better commit.)
-                await conn.close()
-                raise
-            await pipeline.sync()  # the commit, and every result; or the first error
-            self.commits += 1
-            # Committed: from here an error (a statement without a result row) is that
-            # statement's alone, and nothing may run again.
-            outcomes: list[list[tuple[Any, ...] | None] | BaseException] = []
-            for statement, cur in zip(statements, cursors, strict=True):
-                try:
-                    outcomes.append(await statement.fetch(cur))
-                except Exception as exc:
-                    outcomes.append(exc)
-        return outcomes
+    async def _commit_batch(self, statements: list[_Statement]) -> list[list[tuple[Any, ...] | None]]:
+        """Raises only if nothing was committed (so the caller may run them again): the write
+        lock and the statements go out in one pipeline closed by one Sync (`Wire.run_batch`).
+        A parameter that cannot be sent fails before anything is."""
+        queries = [(_WRITE_LOCK_STATEMENT, ()), *(statement.query() for statement in statements)]
+        wire = await self._writer_wire()
+        rows = await wire.run_batch(queries)
+        self.commits += 1
+        return [statement.results(found) for statement, found in zip(statements, rows[1:], strict=True)]
 
     async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         # COPY: no statement text to build or parse (a 200-row INSERT has 3,200 parameters,
@@ -426,11 +393,6 @@ class PostgresDatabase(Database):
         if self._opened:
             await self._pool.close()
 
-
-async def _execute_in_pipeline(conn: Any, sql: str | Prepared, params: Params) -> Any:
-    if isinstance(sql, Prepared):
-        return await pg_wire.execute_in_pipeline(conn, sql, params)  # type: ignore[arg-type]
-    return await conn.execute(sql, params)
 
 
 def _django_transaction(body: Callable[[Cursor], T]) -> T:

@@ -1,4 +1,4 @@
-"""One prepared statement sent straight over the connection's libpq handle (the lone ledger writes).
+"""Prepared statements sent straight over the connection's libpq handle (the ledger's writes).
 
 Why not `await conn.execute(sql, params)`: psycopg builds a cursor, converts the query's
 placeholders, consults its prepared-statement cache, dumps each parameter through its adapters
@@ -10,8 +10,10 @@ settle each go out alone, so this is ~0.1 ms of the ~1 ms a request costs.
 Only statements known in advance go this way (`Prepared`: fixed text, one typed parameter per
 `$n`), on the PostgreSQL writer's own connection, which no one else uses meanwhile. Each
 connection prepares each statement once (libpq's extended protocol:
-https://www.postgresql.org/docs/current/libpq-async.html). A connection that was cut, or left
-mid-exchange by a cancellation, is closed, so the pool replaces it.
+https://www.postgresql.org/docs/current/libpq-async.html). A batch of them goes out in libpq's
+pipeline mode closed by one Sync (`Wire.run_batch`): one round trip, one transaction
+(https://www.postgresql.org/docs/current/libpq-pipeline-mode.html). A connection that was cut,
+or left mid-exchange by a cancellation, is closed, so the pool replaces it.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from datetime import datetime
 from typing import Any
 
 # https://www.postgresql.org/docs/current/datatype-oid.html (pg_type.oid of the built-in types)
-_TYPE_OIDS = {"boolean": 16, "bigint": 20, "smallint": 21, "integer": 23, "text": 25, "timestamptz": 1184}
+_TYPE_OIDS = {"boolean": 16, "bigint": 20, "smallint": 21, "integer": 23, "text": 25, "timestamptz": 1184, "jsonb[]": 3807}
+JSONB_ARRAY_OID = _TYPE_OIDS["jsonb[]"]
 _INTEGER_OIDS = frozenset((20, 21, 23))
 _BOOLEAN_OID = 16
 # libpq's result statuses and the SQLSTATE field code (https://www.postgresql.org/docs/current/libpq-exec.html),
 # as numbers: psycopg is imported only where it is needed (importing it costs a worker ~25 MiB,
 # and a gateway on SQLite never needs it), and this module is imported by every ledger.
-_COMMAND_OK, _TUPLES_OK, _FATAL_ERROR = 1, 2, 7
+_COMMAND_OK, _TUPLES_OK, _FATAL_ERROR, _PIPELINE_SYNC = 1, 2, 7, 10
 _SQLSTATE = ord("C")
 _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
 
@@ -39,8 +42,7 @@ _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
 class Prepared:
     """A statement with a fixed text whose parameters are `$1::type`, `$2::type`, ... .
 
-    The explicit casts keep the text valid where psycopg sends it instead (inside a pipelined
-    batch, with psycopg's own parameter types, through a RawCursor)."""
+    The explicit casts keep the text valid with any declared parameter types (EXPLAIN, tests)."""
 
     name: bytes
     sql: str
@@ -111,16 +113,62 @@ class Wire:
             pgconn.send_query_prepared(statement.name, values)
             result = await self._result()
         except BaseException:
-            # Cut, or cancelled mid-exchange: its state is unknown, so nobody may use it again.
-            names.clear()
-            self.unwatch()
-            await self.conn.close()
+            await self._abandon()
             raise
         if again and result.status == _FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
             names.discard(statement.name)  # deallocated behind our back (DISCARD ALL): prepare it again
             return await self.execute(statement, params, again=False)
         _raise_if_failed(result)
         return _rows(result)
+
+    async def run_batch(self, statements: Sequence[tuple[Prepared, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Run `statements` in one pipeline closed by one Sync, and return each one's rows.
+
+        The server runs what is between two Syncs as one implicit transaction: the Sync commits
+        it, or after the first error it skips the rest and rolls back the whole, and that error
+        is raised here (nothing was committed). No BEGIN or COMMIT goes out, and it is one round
+        trip. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
+        """
+        encoded = [(statement, [text_value(v) for v in params]) for statement, params in statements]  # before sending
+        pgconn = self.conn.pgconn
+        names = _prepared_on.setdefault(self.conn, set())
+        sent: list[bytes | None] = []  # per result to come: the name of a statement prepared here, or None
+        try:
+            if self._loop is None:
+                self._watch()
+            pgconn.enter_pipeline_mode()
+            for statement, values in encoded:
+                if statement.name not in names and statement.name not in sent:
+                    pgconn.send_prepare(statement.name, statement.sql.encode(), statement.types)
+                    sent.append(statement.name)
+                pgconn.send_query_prepared(statement.name, values)
+                sent.append(None)
+            pgconn.pipeline_sync()
+            results = await self._pipeline_results()
+            pgconn.exit_pipeline_mode()
+        except BaseException:
+            await self._abandon()
+            raise
+        failed = None
+        rows = []
+        for prepared_name, result in zip(sent, results, strict=True):
+            if result.status not in (_COMMAND_OK, _TUPLES_OK):
+                failed = failed or result  # the first error; the rest were skipped (PIPELINE_ABORTED)
+            elif prepared_name is not None:
+                names.add(prepared_name)  # a statement stays prepared even if the transaction rolls back
+            else:
+                rows.append(_rows(result))
+        if failed is not None:
+            if failed.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+                names.clear()  # deallocated behind our back: the writes, run again alone, prepare anew
+            _raise_if_failed(failed)
+        return rows
+
+    async def _abandon(self) -> None:
+        """Cut, or cancelled mid-exchange: its state is unknown, so nobody may use it again."""
+        _prepared_on.pop(self.conn, None)
+        self.unwatch()
+        await self.conn.close()
 
     def unwatch(self) -> None:
         if self._loop is not None:
@@ -148,17 +196,10 @@ class Wire:
         """Flush what was sent, then read results until libpq has none left; the last one
         counts (a single statement gives one)."""
         pgconn = self.conn.pgconn
-        while pgconn.flush():
-            await _writable(self._fd)
+        await self._flush()
         last = None
         while True:
-            while pgconn.is_busy():
-                self._waiter = asyncio.get_running_loop().create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
-                pgconn.consume_input()
+            await self._until_not_busy()
             result = pgconn.get_result()
             if result is None:
                 break
@@ -168,6 +209,42 @@ class Wire:
 
             raise OperationalError(pgconn.get_error_message())
         return last
+
+    async def _pipeline_results(self) -> list[Any]:
+        """Flush a pipeline, then read one result per command sent, up to its Sync. (libpq
+        ends each command's results with a None; two in a row mean nothing more will come.)"""
+        pgconn = self.conn.pgconn
+        await self._flush()
+        results: list[Any] = []
+        ended = False
+        while True:
+            await self._until_not_busy()
+            result = pgconn.get_result()
+            if result is None:
+                if ended:
+                    from psycopg import OperationalError
+
+                    raise OperationalError(pgconn.get_error_message() or "the pipeline ended before its Sync")
+                ended = True
+                continue
+            ended = False
+            if result.status == _PIPELINE_SYNC:
+                return results
+            results.append(result)
+
+    async def _flush(self) -> None:
+        while self.conn.pgconn.flush():
+            await _writable(self._fd)
+
+    async def _until_not_busy(self) -> None:
+        pgconn = self.conn.pgconn
+        while pgconn.is_busy():
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+            pgconn.consume_input()
 
 
 async def _writable(fd: int) -> None:
@@ -190,14 +267,6 @@ def _raise_if_failed(result: Any) -> None:
         from psycopg import errors
 
         raise errors.error_from_result(result)
-
-
-async def execute_in_pipeline(conn: Any, statement: Prepared, params: Sequence[Any]) -> Any:
-    """`statement` in psycopg's pipeline (a batch): its `$n` placeholders are PostgreSQL's own,
-    which a raw cursor sends as they are, with psycopg's parameter types."""
-    from psycopg import AsyncRawCursor
-
-    return await AsyncRawCursor(conn).execute(statement.sql, params)
 
 
 def _rows(result: Any) -> list[tuple[Any, ...]]:

@@ -48,20 +48,45 @@ def _connect() -> Any:
 
 @postgresql_only
 def test_values_reach_postgresql_and_come_back_as_sent() -> None:
-    """The same statement through libpq (a lone write) and through psycopg's raw cursor (inside a
-    batch) gives the same rows, and both are the values sent."""
+    """The same statement alone (a lone write) and in a pipelined batch gives the same rows, and
+    both are the values sent."""
 
     async def main() -> tuple[list[Any], list[Any]]:
         async with await _connect() as conn:
             wire = pg_wire.Wire(conn)
-            by_name = [(await wire.execute(ECHO, values))[0] for values in VALUES]
-            wire.unwatch()  # psycopg's turn
-            cursor = [await (await psycopg.AsyncRawCursor(conn).execute(ECHO.sql, values)).fetchone() for values in VALUES]
-            return by_name, cursor
+            alone = [(await wire.execute(ECHO, values))[0] for values in VALUES]
+            batch = [rows[0] for rows in await wire.run_batch([(ECHO, values) for values in VALUES])]
+            wire.unwatch()
+            return alone, batch
 
-    by_name, cursor = asyncio.run(main())
+    alone, batch = asyncio.run(main())
     expected = [_echoed(values) for values in VALUES]
-    assert by_name == cursor == expected
+    assert alone == batch == expected
+
+
+COUNT = pg_wire.prepared("test_count", "INSERT INTO test_wire_rows VALUES ({n}) RETURNING n", (("n", "integer"),))
+DIVIDE = pg_wire.prepared("test_divide", "SELECT 100 / {n}", (("n", "integer"),))
+ROWS = pg_wire.Prepared(b"test_rows", "SELECT count(*) FROM test_wire_rows", ())
+
+
+@postgresql_only
+def test_a_batch_is_one_transaction_its_first_error_rolls_back_the_whole_and_is_raised() -> None:
+    async def main() -> tuple[Exception, list[Any], list[Any], bool]:
+        async with await _connect() as conn:
+            await conn.execute("CREATE TEMP TABLE test_wire_rows (n int)")
+            wire = pg_wire.Wire(conn)
+            with pytest.raises(psycopg.errors.DivisionByZero) as failed:
+                # ROWS comes after the error: the server skips its prepare too.
+                await wire.run_batch([(COUNT, (1,)), (DIVIDE, (0,)), (COUNT, (2,)), (ROWS, ())])
+            after_failure = await wire.run_batch([(ROWS, ()), (COUNT, (3,)), (DIVIDE, (4,))])
+            rows = await wire.execute(ROWS, ())
+            wire.unwatch()
+            return failed.value, after_failure, rows, conn.closed
+
+    failed, after_failure, rows, closed = asyncio.run(main())
+    assert "division by zero" in str(failed)
+    assert after_failure == [[(0,)], [(3,)], [(25,)]]  # nothing of the first batch was committed
+    assert rows == [(1,)] and not closed
 
 
 @postgresql_only
@@ -153,7 +178,7 @@ def test_a_connection_the_server_ends_between_statements_is_seen_closed_and_unwa
 
 
 @postgresql_only
-def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cursor(make_user, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_the_ledgers_writes_go_by_name_alone_and_in_batches(make_user, make_key) -> None:  # type: ignore[no-untyped-def]
     user = make_user(quota=10_000)
     key, _ = make_key(user, remain_quota=5_000)
 
@@ -171,14 +196,15 @@ def test_the_ledgers_lone_writes_go_by_name_and_batched_ones_through_the_raw_cur
             # statement for one row, in one pipelined batch.
             await ledger.hold(Hold("w2", user.pk, key.pk, 100))
             results += await asyncio.gather(ledger.hold(Hold("w3", user.pk, key.pk, 100)), ledger.settle(settlement("w2", 40)))
-            names = await (await (await db._psycopg_connection()).execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'oneapi%%'")).fetchall()
-            return results, sorted(row[0] for row in names), lone, db.commits
+            wire = await db._writer_wire()
+            names = await wire.execute(pg_wire.Prepared(b"test_names", "SELECT name FROM pg_prepared_statements", ()), ())
+            return results, sorted(row[0] for row in names if row[0].startswith("oneapi")), lone, db.commits
         finally:
             await db.close()
 
     results, names, lone, commits = asyncio.run(main())
     assert results == [HoldOutcome.OK, True, HoldOutcome.OK, True]
-    assert names == ["oneapi_hold_one", "oneapi_settle_one"] and lone == 2 and commits == 1
+    assert names == ["oneapi_hold_one", "oneapi_settle_one", "oneapi_write_lock"] and lone == 2 and commits == 1
     assert {c.request_id: c.status for c in RequestCharge.objects.all()} == {
         "w1": ChargeStatus.SETTLED, "w2": ChargeStatus.SETTLED, "w3": ChargeStatus.HELD,
     }
