@@ -183,25 +183,25 @@ _HOLD_TYPED = (("request_id", "text"), ("user_id", "bigint"), ("key_id", "bigint
 # https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
 _PG_HOLDS = Combined(
     Combined.statement(
-    "oneapi_holds",
-    f"WITH {WRITE_LOCK_CTE},"
-    " h AS " + combined_rows(_HOLD_TYPED) + ","
-    " kl AS (SELECT id, status, unlimited_quota, remain_quota FROM api_keys"
-    " WHERE id IN (SELECT key_id FROM h) AND EXISTS (SELECT 1 FROM _w) ORDER BY id FOR UPDATE),"
-    " ul AS (SELECT id, status, quota FROM users"
-    " WHERE id IN (SELECT user_id FROM h) AND (SELECT count(*) FROM kl) >= 0 ORDER BY id FOR UPDATE),"
-    " hk AS (SELECT h.*, coalesce(kl.status = 1 AND (kl.unlimited_quota"
-    " OR sum(h.quota) OVER (PARTITION BY h.key_id ORDER BY h.ord) <= kl.remain_quota), false) AS key_ok"
-    " FROM h LEFT JOIN kl ON kl.id = h.key_id),"
-    " hu AS (SELECT hk.*, hk.key_ok AND coalesce(ul.status = 1 AND sum(CASE WHEN hk.key_ok THEN hk.quota ELSE 0 END)"
-    " OVER (PARTITION BY hk.user_id ORDER BY hk.ord) <= ul.quota, false) AS ok FROM hk LEFT JOIN ul ON ul.id = hk.user_id),"
-    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE d.total END"
-    " FROM (SELECT key_id, sum(quota) AS total FROM hu WHERE ok GROUP BY key_id) d WHERE api_keys.id = d.key_id RETURNING 1),"
-    " u AS (UPDATE users SET quota = quota - d.total"
-    " FROM (SELECT user_id, sum(quota) AS total FROM hu WHERE ok GROUP BY user_id) d WHERE users.id = d.user_id RETURNING 1),"
-    " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
-    " SELECT request_id, user_id, key_id, quota, 0, 1, at FROM hu WHERE ok ORDER BY ord RETURNING 1)"
-    " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu",
+        "oneapi_holds",
+        f"WITH {WRITE_LOCK_CTE},"
+        " h AS " + combined_rows(_HOLD_TYPED) + ","
+        " kl AS (SELECT id, status, unlimited_quota, remain_quota FROM api_keys"
+        " WHERE id IN (SELECT key_id FROM h) AND EXISTS (SELECT 1 FROM _w) ORDER BY id FOR UPDATE),"
+        " ul AS (SELECT id, status, quota FROM users"
+        " WHERE id IN (SELECT user_id FROM h) AND (SELECT count(*) FROM kl) >= 0 ORDER BY id FOR UPDATE),"
+        " hk AS (SELECT h.*, coalesce(kl.status = 1 AND (kl.unlimited_quota"
+        " OR sum(h.quota) OVER (PARTITION BY h.key_id ORDER BY h.ord) <= kl.remain_quota), false) AS key_ok"
+        " FROM h LEFT JOIN kl ON kl.id = h.key_id),"
+        " hu AS (SELECT hk.*, hk.key_ok AND coalesce(ul.status = 1 AND sum(CASE WHEN hk.key_ok THEN hk.quota ELSE 0 END)"
+        " OVER (PARTITION BY hk.user_id ORDER BY hk.ord) <= ul.quota, false) AS ok FROM hk LEFT JOIN ul ON ul.id = hk.user_id),"
+        " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE d.total END"
+        " FROM (SELECT key_id, sum(quota) AS total FROM hu WHERE ok GROUP BY key_id) d WHERE api_keys.id = d.key_id RETURNING 1),"
+        " u AS (UPDATE users SET quota = quota - d.total"
+        " FROM (SELECT user_id, sum(quota) AS total FROM hu WHERE ok GROUP BY user_id) d WHERE users.id = d.user_id RETURNING 1),"
+        " c AS (INSERT INTO request_charges (request_id, user_id, api_key_id, held_quota, quota, status, created_at)"
+        " SELECT request_id, user_id, key_id, quota, 0, 1, at FROM hu WHERE ok ORDER BY ord RETURNING 1)"
+        " SELECT ord, CASE WHEN ok THEN 0 WHEN key_ok THEN 2 ELSE 1 END FROM hu",
     ),
     lambda fields: (_PG_HOLD_ONE, fields),
 )
@@ -253,27 +253,27 @@ _SETTLE_FIELDS = (  # what `_pg_settle_fields` sends, in its order
 # Result per settle: a row if it claimed its charge, none if it was settled already.
 _PG_SETTLES = Combined(
     Combined.statement(
-    "oneapi_settles",
-    f"WITH {WRITE_LOCK_CTE},"
-    " s AS " + combined_rows(_SETTLE_FIELDS) + ","
-    " c AS (UPDATE request_charges SET status = s.status, quota = s.quota, settled_at = s.at FROM s"
-    f" WHERE request_charges.request_id = s.request_id AND {_STILL_HELD} AND EXISTS (SELECT 1 FROM _w)"
-    " RETURNING s.ord, request_charges.held_quota),"
-    " j AS (SELECT s.*, c.held_quota FROM s JOIN c USING (ord)),"
-    " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE d.delta END,"
-    " used_quota = used_quota + d.used, accessed_at = d.at"
-    " FROM (SELECT key_id, sum(quota - held_quota) AS delta, sum(quota) AS used, max(at) AS at FROM j GROUP BY key_id) d"
-    " WHERE api_keys.id = d.key_id RETURNING 1),"
-    " u AS (UPDATE users SET quota = quota - d.delta, used_quota = used_quota + d.used, request_count = request_count + d.n"
-    f" FROM (SELECT user_id, sum(quota - held_quota) AS delta, sum(quota) AS used, count(*) FILTER (WHERE status = {SETTLED})"
-    " AS n FROM j GROUP BY user_id) d WHERE users.id = d.user_id AND (SELECT count(*) FROM k) >= 0 RETURNING 1),"
-    " ch AS (UPDATE channels SET used_quota = used_quota + d.used FROM (SELECT channel_id, sum(quota) AS used FROM j"
-    " WHERE channel_id IS NOT NULL AND quota <> 0 GROUP BY channel_id) d WHERE channels.id = d.channel_id RETURNING 1),"
-    f" l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT at, CASE WHEN status = {REFUNDED} THEN {LOG_ERROR} ELSE {LOG_CONSUME} END,"
-    " user_id, username, key_id, key_name, model_name, upstream_model, channel_id, prompt_tokens, completion_tokens,"
-    " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
-    " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
-    " SELECT ord FROM j",
+        "oneapi_settles",
+        f"WITH {WRITE_LOCK_CTE},"
+        " s AS " + combined_rows(_SETTLE_FIELDS) + ","
+        " c AS (UPDATE request_charges SET status = s.status, quota = s.quota, settled_at = s.at FROM s"
+        f" WHERE request_charges.request_id = s.request_id AND {_STILL_HELD} AND EXISTS (SELECT 1 FROM _w)"
+        " RETURNING s.ord, request_charges.held_quota),"
+        " j AS (SELECT s.*, c.held_quota FROM s JOIN c USING (ord)),"
+        " k AS (UPDATE api_keys SET remain_quota = remain_quota - CASE WHEN unlimited_quota THEN 0 ELSE d.delta END,"
+        " used_quota = used_quota + d.used, accessed_at = d.at"
+        " FROM (SELECT key_id, sum(quota - held_quota) AS delta, sum(quota) AS used, max(at) AS at FROM j GROUP BY key_id) d"
+        " WHERE api_keys.id = d.key_id RETURNING 1),"
+        " u AS (UPDATE users SET quota = quota - d.delta, used_quota = used_quota + d.used, request_count = request_count + d.n"
+        f" FROM (SELECT user_id, sum(quota - held_quota) AS delta, sum(quota) AS used, count(*) FILTER (WHERE status = {SETTLED})"
+        " AS n FROM j GROUP BY user_id) d WHERE users.id = d.user_id AND (SELECT count(*) FROM k) >= 0 RETURNING 1),"
+        " ch AS (UPDATE channels SET used_quota = used_quota + d.used FROM (SELECT channel_id, sum(quota) AS used FROM j"
+        " WHERE channel_id IS NOT NULL AND quota <> 0 GROUP BY channel_id) d WHERE channels.id = d.channel_id RETURNING 1),"
+        f" l AS (INSERT INTO logs ({_LOG_COLUMNS}) SELECT at, CASE WHEN status = {REFUNDED} THEN {LOG_ERROR} ELSE {LOG_CONSUME} END,"
+        " user_id, username, key_id, key_name, model_name, upstream_model, channel_id, prompt_tokens, completion_tokens,"
+        " cached_tokens, cache_write_tokens, cache_write_1h_tokens, quota, elapsed_ms, is_stream, request_id, status_code,"
+        " content FROM j WHERE write_log ORDER BY ord RETURNING 1)"
+        " SELECT ord FROM j",
     ),
     lambda fields: (_PG_SETTLE_ONE, fields),
 )
