@@ -394,7 +394,6 @@ class PostgresDatabase(Database):
             await self._pool.close()
 
 
-
 def _django_transaction(body: Callable[[Cursor], T]) -> T:
     from django.db import close_old_connections, connection, transaction
 
