@@ -78,13 +78,31 @@ class PassthroughStream(_Observed):
         self._splitter = SSESplitter()
         self._decoder = converter(wire).StreamDecoder()
         self._decoder.remember_parsed = True
+        # The decoder's short way for the usual event (chat has one), read here without the IR.
+        self._plain_text = getattr(self._decoder, "plain_text", None)
         self._wire = wire
         self._drop_usage_chunk = drop_usage_chunk
         self._held: list[bytes] = []
         self.error_forwarded = False
 
     def feed(self, data: bytes) -> Forward:
-        return [item for event in self._splitter.feed(data) if (item := self._event(event)) is not None]
+        out: Forward = []
+        plain_text = self._plain_text
+        for event in self._splitter.feed(data):
+            if plain_text is not None and event.startswith(b"data: {") and b"\n" not in event and not self.complete:
+                # The usual event: one data line the decoder reads as plain text. It is forwarded
+                # as it came; anything else (or anything after the end) takes `_event`.
+                try:
+                    chunk = orjson.loads(event[6:])
+                except orjson.JSONDecodeError:
+                    chunk = None
+                text = plain_text(chunk) if type(chunk) is dict else None
+                if text is not None:
+                    out.append((event + b"\n\n", count_text(text) if text else 0))
+                    continue
+            if (item := self._event(event)) is not None:
+                out.append(item)
+        return out
 
     def finish(self) -> Forward:
         out: Forward = []

@@ -140,3 +140,78 @@ def test_stream_tokens_count_tool_call_arguments():
     relay = PassthroughStream("chat")
     delta = {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
     assert sum(tokens for _, tokens in relay.feed(chunk(id="c", choices=[{"index": 0, "delta": delta}]))) == 1 + 9
+
+
+# Chunks a pass-through stream meets, the usual ones and every kind the short way must leave to
+# the general path (relay.converters.chat_stream.StreamDecoder.plain_text).
+_MIXED_CHAT_STREAM = b"".join(
+    [
+        b": keep-alive\n\n",
+        chunk(id="c", choices=[], prompt_filter_results=[]),  # Azure's opening chunk
+        chunk(id="c", choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"role": "assistant", "content": " there,"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": None}}]),
+        chunk(id="c", choices=[{"delta": {"content": " no index"}}]),
+        chunk(id="c", choices=[{"index": 1, "delta": {"content": "second choice"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": 7}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"reasoning_content": "think"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "back to text"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"refusal": "no"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "with usage"}}], usage={"prompt_tokens": 1}),
+        b"data: {broken\n\n",
+        b"event: x\ndata: " + orjson.dumps({"choices": [{"index": 0, "delta": {"content": "named"}}]}) + b"\n\n",
+        chunk(id="c", choices=[{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": "{}"}}]}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "after the tool"}}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "last"}, "finish_reason": "stop"}]),
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "after the finish"}}]),
+        chunk(id="c", choices=[], usage={"prompt_tokens": 3, "completion_tokens": 9}),
+        b"data: [DONE]\n\n",
+        chunk(id="c", choices=[{"index": 0, "delta": {"content": "after the end"}}]),
+    ]
+)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, len(_MIXED_CHAT_STREAM)])
+def test_passthrough_short_way_for_plain_chunks_changes_nothing(piece: int) -> None:
+    """The short way (plain text chunks read without the IR) forwards, counts and observes
+    exactly what the general path does, whatever the chunks and however the bytes arrive."""
+
+    def run(short_way: bool) -> tuple[object, ...]:
+        relay = PassthroughStream("chat")
+        if not short_way:
+            relay._plain_text = None
+            relay._decoder.plain_text = lambda chunk: None  # type: ignore[method-assign]
+        else:
+            read = relay._decoder.plain_text
+            relay._plain_text = lambda chunk: taken.append(text := read(chunk)) or text
+        out = []
+        for i in range(0, len(_MIXED_CHAT_STREAM), piece):
+            out += relay.feed(_MIXED_CHAT_STREAM[i : i + piece])
+        out += relay.finish()
+        return out, relay.usage, relay.complete, relay.error, relay.end_bytes()
+
+    taken: list[str | None] = []
+    short, general = run(True), run(False)
+    assert short == general
+    assert [text for text in taken if text is not None] == [" there,", "", " no index"]
+    forwarded = b"".join(data for data, _ in short[0])  # type: ignore[union-attr]
+    assert b"Hello" in forwarded and b"after the tool" in forwarded and b"{broken" not in forwarded
+    assert short[2] is True and short[4] == b"".join(
+        [chunk(id="c", choices=[], usage={"prompt_tokens": 3, "completion_tokens": 9}), b"data: [DONE]\n\n",
+         chunk(id="c", choices=[{"index": 0, "delta": {"content": "after the end"}}])]
+    )
+
+
+def test_chat_decoder_short_way_gives_the_same_events() -> None:
+    from relay.converters.chat_stream import StreamDecoder
+
+    def events(short_way: bool) -> list[object]:
+        decoder = StreamDecoder()
+        if not short_way:
+            decoder.plain_text = lambda chunk: None  # type: ignore[method-assign]
+        return decoder.feed(_MIXED_CHAT_STREAM) + decoder.close()
+
+    assert events(True) == events(False)
+    assert sum(1 for e in events(True) if type(e).__name__ == "TextDelta") >= 6
