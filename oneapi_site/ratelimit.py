@@ -9,8 +9,9 @@ a client that keeps retrying gets through again as soon as the window has room.
 - Local memory: counts per time slot (1/60 of the window), O(1) per hit and bounded memory per
   key whatever the limit. A request is remembered for at most one slot longer than the window
   (the limiter errs on the strict side, never lets more through).
-- Redis: one EVALSHA per hit; a sorted set of request times per key, exact, with Redis's own
-  clock so replicas with skewed clocks still agree. If Redis fails, the local limiter answers
+- Redis: one EVALSHA per hit (the relay counts a hot key's hits together and ahead of time,
+  relay/ratelimit.py); a sorted set of request times per key, exact, with Redis's own clock so
+  replicas with skewed clocks still agree. If Redis fails, the local limiter answers
   (a warning is logged) rather than refusing or letting everything through.
 
 Django views: `RateLimitMiddleware` applies the per-IP limits (and the relay limit to the /v1
@@ -40,22 +41,34 @@ logger = logging.getLogger(__name__)
 SLOTS = 60
 MAX_LOCAL_KEYS = 100_000
 
-# KEYS[1]: the window's sorted set; ARGV: window ms, limit, a unique member.
-# Returns {allowed, count after this hit, ms until the oldest entry leaves the window}.
+# KEYS[1]: the window's sorted set; ARGV: window ms, limit, a unique member, and optionally how
+# many hits to count at once (default 1; the relay counts a hot key's hits together, see
+# relay/ratelimit.py). As many as fit are counted, each as its own member.
+# Returns {hits counted, count after them, ms until the oldest entry leaves the window (0 when
+# all were counted)}: for one hit, {1, count, 0} or {0, count, wait}.
 SLIDING_WINDOW_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local want = tonumber(ARGV[4] or '1')
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
+local granted = math.max(math.min(want, limit - count), 0)
+if granted > 0 then
+  local members = {}
+  for i = 1, granted do
+    members[2 * i - 1] = now
+    members[2 * i] = ARGV[3] .. ':' .. i
+  end
+  redis.call('ZADD', KEYS[1], unpack(members))
   redis.call('PEXPIRE', KEYS[1], window)
-  return {1, count + 1, 0}
+end
+if granted == want then
+  return {granted, count + granted, 0}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, count, tonumber(oldest[2]) + window - now}
+return {granted, count + granted, tonumber(oldest[2]) + window - now}
 """
 
 
@@ -144,10 +157,19 @@ class _SlotLog:
 
 
 _member = itertools.count()
+_pid = os.getpid()  # os.getpid() is a system call each time (glibc stopped caching it)
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def unique_member() -> str:
-    return f"{os.getpid()}-{time.time_ns()}-{next(_member)}"
+    return f"{_pid}-{time.time_ns()}-{next(_member)}"
 
 
 def decision_from_redis(result: Any, limit: int) -> Decision:

@@ -1,17 +1,19 @@
 """Rate limits on the hot relay path: per key (GLOBAL_RELAY_RATE_LIMIT) and per channel.
 
 Without Redis: the in-process sliding window of oneapi_site.ratelimit (a dict lookup and a
-deque operation, no I/O). With Redis: an EVALSHA on the relay's own asyncio client (the hits of
-one loop turn pipelined together), so every replica shares the counts. Django's cache is not used
-here: its sync client would block the event loop. If Redis fails, counting falls back to this
-process until it is back.
+deque operation, no I/O). With Redis: EVALSHAs on the relay's own asyncio client (the hits of
+one loop turn pipelined together, a hot key's hits counted ahead of time), so every replica
+shares the counts. Django's cache is not used here: its sync client would block the event
+loop. If Redis fails, counting falls back to this process until it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +26,6 @@ from oneapi_site.ratelimit import (
     Decision,
     Limit,
     client_ip,
-    decision_from_redis,
     local_window,
     redis_failed,
     relay_limit,
@@ -45,8 +46,38 @@ class RateLimited(RelayError):
     code = "rate_limit_exceeded"
 
 
-_PIPELINE_MAX = 128  # hits per round trip
+_PIPELINE_MAX = 128  # calls per round trip
 CLIENT_NAME = "oneapi-relay-limiter"  # how the relay's connections appear in Redis' CLIENT LIST
+# A hot key's hits are counted in Redis ahead of time, about this long of its own traffic (see
+# RelayLimiter), at most _AHEAD_MAX hits and never more than 1/_AHEAD_SHARE of the window's room.
+_AHEAD_SECONDS = 0.1
+_AHEAD_MAX = 64
+_AHEAD_SHARE = 64
+_CALL_MAX_HITS = 1_000  # hits one EVALSHA counts (its ZADD's arguments are on Lua's C stack)
+_HOT_HITS = 4  # hits of a key within _AHEAD_SECONDS that make it hot
+_MAX_LEASES = 10_000  # keys with such hits in hand; past that all are given up (the strict side)
+
+
+@dataclass(slots=True)
+class _Call:
+    """One EVALSHA not sent yet: the hits of one key queued in this loop turn, plus `ahead`."""
+
+    key: str
+    limit: int
+    window_ms: int
+    waiters: list[asyncio.Future[Decision]]
+    ahead: int = 0
+
+
+@dataclass(slots=True)
+class _Lease:
+    """A key's hits counted in Redis ahead of time and not used yet, in this process."""
+
+    left: int = 0
+    until: float = 0.0  # they are given up then, still counted in the window: the strict side
+    room: int = 0  # the window's room after them, as Redis last said (RateLimit-Remaining)
+    since: float = -1.0  # when the period the key's rate is measured over began
+    hits: int = 0  # the key's hits in that period
 
 
 class RelayLimiter:
@@ -54,7 +85,18 @@ class RelayLimiter:
 
     With Redis, the hits queued during one turn of the event loop go out as one pipeline of
     EVALSHAs: redis-py's own cost per command falls from ~55 us alone to ~15-25 us in batches
-    of 4-16 (measured here), and one round trip serves them all. Each hit keeps its own result.
+    of 4-16 (measured here), and one round trip serves them all. The hits of one key in that
+    turn are one EVALSHA that counts them all; each still gets its own verdict, as if counted
+    one after another.
+
+    A hot key (_HOT_HITS or more within _AHEAD_SECONDS) also counts, in the same EVALSHA, the
+    hits it is likely to get in the next _AHEAD_SECONDS at its current rate, and this process
+    uses them before it asks Redis again: a key sending thousands of requests a second costs
+    one EVALSHA per ~64 requests, not one per loop turn (bench/RESULTS.md). Counting ahead
+    never lets more through than the limit, as every hit is in Redis before it is allowed; hits
+    counted but not used within _AHEAD_SECONDS are given up, so a key can be refused up to that
+    much of its own traffic early. Keys far from hot, and any window with less than
+    _AHEAD_SHARE hits of room, are counted hit by hit, exactly.
 
     The pipeline is written and read on one connection that only the sender task uses, kept
     between batches (as the PostgreSQL writer keeps its own): redis-py's Pipeline object, with
@@ -66,9 +108,12 @@ class RelayLimiter:
     def __init__(self) -> None:
         self._client: Any = None
         self._conn: Any = None  # the sender's own connection, see _pipeline
-        self._queue: list[tuple[str, list[Any], asyncio.Future[Any]]] = []
+        self._queue: list[_Call] = []
+        self._queued: dict[str, _Call] = {}  # the calls in _queue by key, while they can take more hits
+        self._leases: dict[str, _Lease] = {}
         self._sender: asyncio.Task[None] | None = None
         self.round_trips = 0  # pipelines sent (tests read it)
+        self.calls = 0  # EVALSHAs sent (tests read it)
 
     def _redis(self) -> Any:
         if self._client is None:
@@ -89,29 +134,79 @@ class RelayLimiter:
         key = f"{limit.name}:{identity}"
         if settings.REDIS_CONN_STRING:
             try:
-                args = [int(limit.window * 1000), limit.limit, unique_member()]
-                return decision_from_redis(await self._queued(settings.RATE_LIMIT_KEY_PREFIX + key, args), limit.limit)
+                return await self._redis_hit(settings.RATE_LIMIT_KEY_PREFIX + key, limit)
             except Exception as exc:  # redis errors, timeouts: keep serving
                 redis_failed(exc)
         return local_window().hit(key, limit.limit, limit.window)
 
-    async def _queued(self, key: str, args: list[Any]) -> Any:
+    def _redis_hit(self, key: str, limit: Limit) -> Awaitable[Decision]:
+        now = time.monotonic()
+        lease = self._leases.get(key)
+        if lease is None:
+            if len(self._leases) >= _MAX_LEASES:
+                self._leases.clear()
+            lease = self._leases[key] = _Lease()
+        if now - lease.since > _AHEAD_SECONDS:  # the key's rate is measured over such periods
+            lease.since, lease.hits = now, 0
+        lease.hits += 1
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((key, args, future))
+        future: asyncio.Future[Decision] = loop.create_future()
+        if lease.left > 0 and now < lease.until:
+            lease.left -= 1
+            future.set_result(Decision(True, limit.limit, lease.room + lease.left, 0.0))
+            return future
+        call = self._queued.get(key)
+        if call is not None and len(call.waiters) < _CALL_MAX_HITS:
+            call.waiters.append(future)  # counted in the same EVALSHA
+            return future
+        ahead = 0
+        if lease.hits >= _HOT_HITS and lease.room >= _AHEAD_SHARE:
+            rate = lease.hits / max(now - lease.since, 0.001)
+            ahead = min(int(rate * _AHEAD_SECONDS), _AHEAD_MAX, lease.room // _AHEAD_SHARE)
+        lease.left = 0
+        call = _Call(key, limit.limit, int(limit.window * 1000), [future], ahead)
+        self._queue.append(call)
+        self._queued[key] = call
         if self._sender is None or self._sender.done():
             self._sender = loop.create_task(self._send_queued())
-        return await future
+        return future
 
     async def _send_queued(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:_PIPELINE_MAX], self._queue[_PIPELINE_MAX:]
+            for call in batch:
+                self._queued.pop(call.key, None)  # sent: later hits make a call of their own
+            self.calls += len(batch)
             try:
-                results = await self._run_scripts([(key, args) for key, args, _ in batch])
+                results = await self._run_scripts(
+                    [(call.key, [call.window_ms, call.limit, unique_member(), len(call.waiters) + call.ahead]) for call in batch]
+                )
             except Exception as exc:  # the connection failed: every hit of the batch falls back
                 results = [exc] * len(batch)
-            for (_, _, future), result in zip(batch, results, strict=True):
-                answer(future, result)
+            for call, result in zip(batch, results, strict=True):
+                self._answer(call, result)
+
+    def _answer(self, call: _Call, result: Any) -> None:
+        """Each waiter in turn gets one of the hits Redis counted, or a refusal; the rest are
+        kept for the key's next hits."""
+        if isinstance(result, BaseException):
+            for waiter in call.waiters:
+                answer(waiter, result)
+            return
+        granted, count, wait_ms = (int(v) for v in result)
+        room = max(call.limit - count, 0)
+        for i, waiter in enumerate(call.waiters):
+            if i < granted:
+                answer(waiter, Decision(True, call.limit, room + granted - 1 - i, 0.0))
+            else:
+                answer(waiter, Decision(False, call.limit, 0, max(wait_ms, 0) / 1000))
+        lease = self._leases.get(call.key)
+        if lease is not None:
+            now = time.monotonic()
+            unused = lease.left if now < lease.until else 0  # from a call answered meanwhile
+            lease.left = unused + max(granted - len(call.waiters), 0)
+            lease.until = now + _AHEAD_SECONDS
+            lease.room = room
 
     async def _run_scripts(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """EVALSHA each call; a Redis that lost its scripts (restarted, flushed) gets it again."""

@@ -88,3 +88,74 @@ def test_batches_share_one_kept_connection_and_survive_its_loss() -> None:
     assert len(after) == 1 and after != first  # the killed one was replaced
     assert remaining == [99, 98, 97, 96, 95, 94]  # every hit counted in Redis, none in this process
     assert _limiter_connection_ids() - others == set()  # close() closed it
+
+
+def test_hits_of_one_key_in_a_loop_turn_are_one_call() -> None:
+    limiter = RelayLimiter()
+    decisions = _hits(Limit("test", 1_000_000, 60), uuid.uuid4().hex, 25, limiter)
+    assert limiter.calls == 1 and all(allowed for allowed, _ in decisions)
+    assert sorted(remaining for _, remaining in decisions) == list(range(1_000_000 - 25, 1_000_000))
+
+
+def _window_size(key: str) -> int:
+    admin = redis.Redis.from_url(settings.REDIS_CONN_STRING, password=settings.REDIS_PASSWORD or None)
+    return int(admin.zcard(settings.RATE_LIMIT_KEY_PREFIX + key))
+
+
+def test_a_hot_key_is_counted_ahead_and_asks_redis_rarely() -> None:
+    """One hit after another, as fast as the loop goes: after the first few calls each one
+    counts _AHEAD_MAX hits ahead; every allowed hit is in Redis before it is allowed."""
+    identity, limit = uuid.uuid4().hex, Limit("test", 1_000_000, 60)
+
+    async def main() -> tuple[int, list[int]]:
+        limiter = RelayLimiter()
+        try:
+            remaining = [(await limiter.hit(limit, identity)).remaining for _ in range(2_000)]
+        finally:
+            await limiter.close()
+        return limiter.calls, remaining
+
+    calls, remaining = asyncio.run(main())
+    assert calls < 2_000 // 32  # one call per hit would be 2,000
+    assert len(set(remaining)) == 2_000 and max(remaining) == 999_999  # each hit its own count
+    counted = _window_size(f"test:{identity}")
+    assert 2_000 <= counted <= 2_000 + 64  # at most one call's hits ahead are left unused
+
+
+def test_counting_ahead_never_lets_more_than_the_limit_through_across_processes() -> None:
+    """Three limiters (three workers or replicas) hammer one key with a limit of 1,000: together
+    they allow at most 1,000, and the hits counted ahead but not used are few."""
+    identity, limit = uuid.uuid4().hex, Limit("test", 1_000, 60)
+
+    async def worker(limiter: RelayLimiter) -> int:
+        allowed = 0
+        try:
+            for _ in range(60):
+                decisions = await asyncio.gather(*(limiter.hit(limit, identity) for _ in range(8)))
+                allowed += sum(d.allowed for d in decisions)
+        finally:
+            await limiter.close()
+        return allowed
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(worker(RelayLimiter()) for _ in range(3))))
+
+    allowed = asyncio.run(main())
+    assert sum(allowed) <= 1_000 and _window_size(f"test:{identity}") == 1_000
+    assert sum(allowed) >= 1_000 - 3 * (1_000 // 64)  # what each could hold unused at the end
+
+
+def test_a_window_with_little_room_is_counted_hit_by_hit() -> None:
+    """A key sending fast against a limit under _AHEAD_SHARE hits of room: nothing is counted
+    ahead, so it gets exactly its limit."""
+    identity, limit = uuid.uuid4().hex, Limit("test", 50, 60)
+
+    async def main() -> list[bool]:
+        limiter = RelayLimiter()
+        try:
+            return [(await limiter.hit(limit, identity)).allowed for _ in range(80)]
+        finally:
+            await limiter.close()
+
+    assert asyncio.run(main()) == [True] * 50 + [False] * 30
+    assert _window_size(f"test:{identity}") == 50
