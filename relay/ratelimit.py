@@ -54,7 +54,7 @@ _AHEAD_SECONDS = 0.1
 _AHEAD_MAX = 64
 _AHEAD_SHARE = 64
 _CALL_MAX_HITS = 1_000  # hits one EVALSHA counts (its ZADD's arguments are on Lua's C stack)
-_HOT_HITS = 4  # hits of a key within _AHEAD_SECONDS that make it hot
+_HOT_HITS = 4  # hits per _AHEAD_SECONDS that make a key hot
 _MAX_LEASES = 10_000  # keys with such hits in hand; past that all are given up (the strict side)
 
 
@@ -76,8 +76,10 @@ class _Lease:
     left: int = 0
     until: float = 0.0  # they are given up then, still counted in the window: the strict side
     room: int = 0  # the window's room after them, as Redis last said (RateLimit-Remaining)
-    since: float = -1.0  # when the period the key's rate is measured over began
+    since: float = -1.0  # when the period the key's rate is being measured over began
     hits: int = 0  # the key's hits in that period
+    rate: float = 0.0  # hits per second in the period before (0 after a pause)
+    ahead_sent: bool = False  # a call counting ahead is on its way: no second one meanwhile
 
 
 class RelayLimiter:
@@ -89,9 +91,9 @@ class RelayLimiter:
     turn are one EVALSHA that counts them all; each still gets its own verdict, as if counted
     one after another.
 
-    A hot key (_HOT_HITS or more within _AHEAD_SECONDS) also counts, in the same EVALSHA, the
-    hits it is likely to get in the next _AHEAD_SECONDS at its current rate, and this process
-    uses them before it asks Redis again: a key sending thousands of requests a second costs
+    A hot key (at a rate of _HOT_HITS or more per _AHEAD_SECONDS) also counts, in the same
+    EVALSHA, the hits that rate brings in the next _AHEAD_SECONDS, and this process uses them
+    before it asks Redis again (one such call on its way at a time): a key sending thousands of requests a second costs
     one EVALSHA per ~64 requests, not one per loop turn (bench/RESULTS.md). Counting ahead
     never lets more through than the limit, as every hit is in Redis before it is allowed; hits
     counted but not used within _AHEAD_SECONDS are given up, so a key can be refused up to that
@@ -146,7 +148,11 @@ class RelayLimiter:
             if len(self._leases) >= _MAX_LEASES:
                 self._leases.clear()
             lease = self._leases[key] = _Lease()
-        if now - lease.since > _AHEAD_SECONDS:  # the key's rate is measured over such periods
+        elapsed = now - lease.since
+        if elapsed > _AHEAD_SECONDS or lease.hits >= _AHEAD_MAX:
+            # The key's rate, measured over _AHEAD_SECONDS or _AHEAD_MAX hits, whichever is first
+            # (so a burst of a few hits in a millisecond is not taken for thousands a second).
+            lease.rate = lease.hits / max(elapsed, 1e-6) if elapsed < 2 * _AHEAD_SECONDS else 0.0
             lease.since, lease.hits = now, 0
         lease.hits += 1
         loop = asyncio.get_running_loop()
@@ -160,9 +166,9 @@ class RelayLimiter:
             call.waiters.append(future)  # counted in the same EVALSHA
             return future
         ahead = 0
-        if lease.hits >= _HOT_HITS and lease.room >= _AHEAD_SHARE:
-            rate = lease.hits / max(now - lease.since, 0.001)
-            ahead = min(int(rate * _AHEAD_SECONDS), _AHEAD_MAX, lease.room // _AHEAD_SHARE)
+        if not lease.ahead_sent and lease.rate * _AHEAD_SECONDS >= _HOT_HITS and lease.room >= _AHEAD_SHARE:
+            ahead = min(int(lease.rate * _AHEAD_SECONDS), _AHEAD_MAX, lease.room // _AHEAD_SHARE)
+            lease.ahead_sent = True
         lease.left = 0
         call = _Call(key, limit.limit, int(limit.window * 1000), [future], ahead)
         self._queue.append(call)
@@ -189,6 +195,9 @@ class RelayLimiter:
     def _answer(self, call: _Call, result: Any) -> None:
         """Each waiter in turn gets one of the hits Redis counted, or a refusal; the rest are
         kept for the key's next hits."""
+        lease = self._leases.get(call.key)
+        if lease is not None and call.ahead:
+            lease.ahead_sent = False
         if isinstance(result, BaseException):
             for waiter in call.waiters:
                 answer(waiter, result)
@@ -200,7 +209,6 @@ class RelayLimiter:
                 answer(waiter, Decision(True, call.limit, room + granted - 1 - i, 0.0))
             else:
                 answer(waiter, Decision(False, call.limit, 0, max(wait_ms, 0) / 1000))
-        lease = self._leases.get(call.key)
         if lease is not None:
             now = time.monotonic()
             unused = lease.left if now < lease.until else 0  # from a call answered meanwhile
