@@ -93,12 +93,12 @@ class RelayLimiter:
 
     A hot key (at a rate of _HOT_HITS or more per _AHEAD_SECONDS) also counts, in the same
     EVALSHA, the hits that rate brings in the next _AHEAD_SECONDS, and this process uses them
-    before it asks Redis again (one such call on its way at a time): a key sending thousands of requests a second costs
-    one EVALSHA per ~64 requests, not one per loop turn (bench/RESULTS.md). Counting ahead
-    never lets more through than the limit, as every hit is in Redis before it is allowed; hits
-    counted but not used within _AHEAD_SECONDS are given up, so a key can be refused up to that
-    much of its own traffic early. Keys far from hot, and any window with less than
-    _AHEAD_SHARE hits of room, are counted hit by hit, exactly.
+    before it asks Redis again (one such call on its way at a time): a key sending thousands of
+    requests a second costs one EVALSHA per ~64 requests, not one per loop turn (bench/
+    RESULTS.md). Counting ahead never lets more through than the limit, as every hit is in
+    Redis before it is allowed; hits counted but not used within _AHEAD_SECONDS are given up,
+    so a key can be refused up to that much of its own traffic early. Keys far from hot, and
+    any window with less than _AHEAD_SHARE hits of room, are counted hit by hit, exactly.
 
     The pipeline is written and read on one connection that only the sender task uses, kept
     between batches (as the PostgreSQL writer keeps its own): redis-py's Pipeline object, with
