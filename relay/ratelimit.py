@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,12 +136,14 @@ class RelayLimiter:
         key = f"{limit.name}:{identity}"
         if settings.REDIS_CONN_STRING:
             try:
-                return await self._redis_hit(settings.RATE_LIMIT_KEY_PREFIX + key, limit)
+                decided = self._redis_hit(settings.RATE_LIMIT_KEY_PREFIX + key, limit)
+                return decided if isinstance(decided, Decision) else await decided
             except Exception as exc:  # redis errors, timeouts: keep serving
                 redis_failed(exc)
         return local_window().hit(key, limit.limit, limit.window)
 
-    def _redis_hit(self, key: str, limit: Limit) -> Awaitable[Decision]:
+    def _redis_hit(self, key: str, limit: Limit) -> Decision | asyncio.Future[Decision]:
+        """The verdict at once for a hit counted ahead, else a future answered by _send_queued."""
         now = time.monotonic()
         lease = self._leases.get(key)
         if lease is None:
@@ -155,12 +157,11 @@ class RelayLimiter:
             lease.rate = lease.hits / max(elapsed, 1e-6) if elapsed < 2 * _AHEAD_SECONDS else 0.0
             lease.since, lease.hits = now, 0
         lease.hits += 1
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Decision] = loop.create_future()
         if lease.left > 0 and now < lease.until:
             lease.left -= 1
-            future.set_result(Decision(True, limit.limit, lease.room + lease.left, 0.0))
-            return future
+            return Decision(True, limit.limit, lease.room + lease.left, 0.0)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Decision] = loop.create_future()
         call = self._queued.get(key)
         if call is not None and len(call.waiters) < _CALL_MAX_HITS:
             call.waiters.append(future)  # counted in the same EVALSHA

@@ -89,18 +89,20 @@ class PassthroughStream(_Observed):
         out: Forward = []
         plain_text = self._plain_text
         for event in self._splitter.feed(data):
+            chunk = None
             if plain_text is not None and event.startswith(b"data: {") and b"\n" not in event and not self.complete:
                 # The usual event: one data line the decoder reads as plain text. It is forwarded
-                # as it came; anything else (or anything after the end) takes `_event`.
+                # as it came; anything else (or anything after the end) takes `_event`, with the
+                # JSON parsed here.
                 try:
                     chunk = orjson.loads(event[6:])
                 except orjson.JSONDecodeError:
-                    chunk = None
+                    pass
                 text = plain_text(chunk) if type(chunk) is dict else None
                 if text is not None:
                     out.append((event + b"\n\n", count_text(text) if text else 0))
                     continue
-            if (item := self._event(event)) is not None:
+            if (item := self._event(event, chunk)) is not None:
                 out.append(item)
         return out
 
@@ -112,10 +114,12 @@ class PassthroughStream(_Observed):
         self.observe(self._decoder.close())
         return out
 
-    def _event(self, event: bytes) -> tuple[bytes, int] | None:
+    def _event(self, event: bytes, chunk: Any = None) -> tuple[bytes, int] | None:
+        """`chunk`: the event's JSON when `feed` parsed it already (chat), else None."""
         raw = event + b"\n\n"
         had_error = self.error is not None
-        tokens = self.observe(self._decoder.feed_event(event))
+        decoded = self._decoder.feed_event(event) if chunk is None else self._decoder.feed_chunk(event, chunk)
+        tokens = self.observe(decoded)
         if self.error is not None and not had_error:
             if not self._forwardable(event):
                 return None  # garbage the decoder refused: the relay ends with an error of its own

@@ -222,6 +222,13 @@ class StreamDecoder:
         self._event(event, out)
         return out
 
+    def feed_chunk(self, event: bytes, chunk: Any) -> list[StreamEvent]:
+        """One SSE event whose data the caller has parsed already (PassthroughStream: not twice)."""
+        out: list[StreamEvent] = []
+        if not self._done:
+            self._chunk(event, chunk, out)
+        return out
+
     def close(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         rest = self._splitter.close()
@@ -253,6 +260,9 @@ class StreamDecoder:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             return  # garbage lines (keep-alives, proxies' banners) are skipped
+        self._chunk(raw, chunk, out)
+
+    def _chunk(self, raw: bytes, chunk: Any, out: list[StreamEvent]) -> None:
         if self.remember_parsed:
             self.parsed = (raw, chunk)
         if not isinstance(chunk, dict):
