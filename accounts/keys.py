@@ -12,7 +12,7 @@ import secrets
 import string
 import uuid
 
-from django.conf import settings
+from oneapi_site import conf
 
 _ALPHABET = string.ascii_letters + string.digits
 KEY_BODY_LENGTH = 48
@@ -23,7 +23,7 @@ def generate_key_body() -> str:
 
 
 def key_prefix() -> str:
-    return settings.TOKEN_KEY_PREFIX or "sk-"
+    return conf.settings.TOKEN_KEY_PREFIX or "sk-"  # read per relay request: see oneapi_site/conf.py
 
 
 def strip_key_prefix(raw: str) -> str:

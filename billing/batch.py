@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from oneapi_site import conf
+
 if TYPE_CHECKING:
     from relay.db import Cursor, Database
 
@@ -103,4 +105,4 @@ batch = CounterBatch()
 
 
 def enabled() -> bool:
-    return bool(settings.BATCH_UPDATE_ENABLED)
+    return bool(conf.settings.BATCH_UPDATE_ENABLED)  # read per relay request: see oneapi_site/conf.py

@@ -36,6 +36,8 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from oneapi_site import conf
+
 logger = logging.getLogger(__name__)
 
 SLOTS = 60
@@ -241,7 +243,8 @@ def critical_limit() -> Limit:
 
 
 def relay_limit() -> Limit:
-    return Limit("relay", settings.GLOBAL_RELAY_RATE_LIMIT, settings.GLOBAL_RELAY_RATE_LIMIT_DURATION)
+    hot = conf.settings  # read per relay request: see oneapi_site/conf.py
+    return Limit("relay", hot.GLOBAL_RELAY_RATE_LIMIT, hot.GLOBAL_RELAY_RATE_LIMIT_DURATION)
 
 
 # ----------------------------------------------------------------------------- client address

@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 import orjson
-from django.conf import settings
 
 from billing.pricing import Usage
+from oneapi_site import conf
 
 from . import builtin_tools, ir
 from .adaptors import get_adaptor
@@ -33,6 +33,7 @@ from .snapshot import ChannelEntry
 from .streaming import ConvertingStream, Encoder, PassthroughStream
 from .tokens import count_chat_prompt, count_ir_prompt, count_ir_response, count_text
 from .upstream import open_upstream
+from .upstream_client import UpstreamResponse
 from .usage import usage_from_openai
 
 ID_PREFIX = {"chat": "chatcmpl-", "messages": "msg_", "responses": "resp_"}
@@ -74,7 +75,7 @@ def passthrough_body(ctx: RelayContext, adaptor: Adaptor, channel: ChannelEntry,
     if ctx.is_stream and wire == "chat":
         options = payload.get("stream_options")
         client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        if settings.ENFORCE_INCLUDE_USAGE and not client_wants_usage:
+        if conf.settings.ENFORCE_INCLUDE_USAGE and not client_wants_usage:
             changes["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     if not changes:
         return ctx.body, client_wants_usage  # the caller's bytes, untouched
@@ -151,7 +152,7 @@ def passthrough_usage(wire: str, data: Any) -> Usage | None:
 
 
 async def relay_whole(
-    ctx: RelayContext, response: aiohttp.ClientResponse, out: Responder, adaptor: Adaptor, wire: str, passthrough: bool
+    ctx: RelayContext, response: UpstreamResponse | aiohttp.ClientResponse, out: Responder, adaptor: Adaptor, wire: str, passthrough: bool
 ) -> None:
     try:
         raw = await response.read()
@@ -204,7 +205,7 @@ def estimate_prompt(ctx: RelayContext) -> int:
         return len(ctx.body) // 4
 
 
-async def relay_stream(ctx: RelayContext, response: aiohttp.ClientResponse, out: Responder, stream: PassthroughStream | ConvertingStream) -> None:
+async def relay_stream(ctx: RelayContext, response: UpstreamResponse | aiohttp.ClientResponse, out: Responder, stream: PassthroughStream | ConvertingStream) -> None:
     failure: RelayError | None = None
     delivered = 0  # output tokens forwarded to the client
     # Long answers are billed as they go: past 90% of the output the hold covers, hold more;

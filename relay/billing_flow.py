@@ -7,10 +7,9 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
-
 from billing.ledger import Hold, HoldOutcome, Ledger, Settlement
 from billing.pricing import Price, Usage, cost_quota, estimate_hold
+from oneapi_site import conf
 
 from . import metrics, pricing_lookup
 from .cache import cache
@@ -31,7 +30,7 @@ def max_output_tokens(payload: dict[str, Any]) -> int:
         value = payload.get(field)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
-    return settings.DEFAULT_MAX_TOKEN
+    return conf.settings.DEFAULT_MAX_TOKEN
 
 
 # Holding first and calling the upstream after puts a database round trip in front of every
@@ -66,7 +65,7 @@ def hold_size(ctx: RelayContext, price: Price) -> tuple[int, int]:
 
 
 def may_overlap(ctx: RelayContext, quota: int) -> bool:
-    if not settings.RELAY_HOLD_OVERLAP:
+    if not conf.settings.RELAY_HOLD_OVERLAP:
         return False
     key, funded = ctx.key, quota * OVERLAP_FUNDING
     if (not key.unlimited_quota and key.remain_quota < funded) or key.user_quota < funded:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
+from oneapi_site import conf
 from oneapi_site.ratelimit import (
     ALLOWED,
     SLIDING_WINDOW_LUA,
@@ -122,8 +122,8 @@ class RelayLimiter:
             import redis.asyncio as aioredis
 
             self._client = aioredis.Redis.from_url(
-                settings.REDIS_CONN_STRING,
-                password=settings.REDIS_PASSWORD or None,
+                conf.settings.REDIS_CONN_STRING,
+                password=conf.settings.REDIS_PASSWORD or None,
                 socket_timeout=1,
                 socket_connect_timeout=1,
                 client_name=CLIENT_NAME,
@@ -131,12 +131,12 @@ class RelayLimiter:
         return self._client
 
     async def hit(self, limit: Limit, identity: str) -> Decision:
-        if limit.limit <= 0 or settings.RATE_LIMIT_DISABLED:
+        if limit.limit <= 0 or conf.settings.RATE_LIMIT_DISABLED:
             return ALLOWED
         key = f"{limit.name}:{identity}"
-        if settings.REDIS_CONN_STRING:
+        if conf.settings.REDIS_CONN_STRING:
             try:
-                decided = self._redis_hit(settings.RATE_LIMIT_KEY_PREFIX + key, limit)
+                decided = self._redis_hit(conf.settings.RATE_LIMIT_KEY_PREFIX + key, limit)
                 return decided if isinstance(decided, Decision) else await decided
             except Exception as exc:  # redis errors, timeouts: keep serving
                 redis_failed(exc)
@@ -272,13 +272,13 @@ limiter = RelayLimiter()
 
 async def check_key_rate(key_digest: str) -> None:
     """GLOBAL_RELAY_RATE_LIMIT per key (by digest, as the original keys it by the key's hash)."""
-    if settings.RATE_LIMIT_DISABLED or settings.GLOBAL_RELAY_RATE_LIMIT <= 0:
+    if conf.settings.RATE_LIMIT_DISABLED or conf.settings.GLOBAL_RELAY_RATE_LIMIT <= 0:
         return
     decision = await limiter.hit(relay_limit(), key_digest)
     if not decision.allowed:
         metrics.rate_limited("relay")
         raise RateLimited(
-            f"this API key sent more than {decision.limit} requests in {settings.GLOBAL_RELAY_RATE_LIMIT_DURATION} s;"
+            f"this API key sent more than {decision.limit} requests in {conf.settings.GLOBAL_RELAY_RATE_LIMIT_DURATION} s;"
             f" retry in {decision.headers()['Retry-After']} s",
             headers=decision.headers(),
         )
@@ -286,8 +286,8 @@ async def check_key_rate(key_digest: str) -> None:
 
 def channel_limit(channel: ChannelEntry) -> Limit:
     own = channel.config.get("rate_limit")
-    value = own if isinstance(own, int) and not isinstance(own, bool) and own > 0 else settings.CHANNEL_RATE_LIMIT_DEFAULT
-    return Limit("channel", value, settings.GLOBAL_CHANNEL_RATE_LIMIT_DURATION)
+    value = own if isinstance(own, int) and not isinstance(own, bool) and own > 0 else conf.settings.CHANNEL_RATE_LIMIT_DEFAULT
+    return Limit("channel", value, conf.settings.GLOBAL_CHANNEL_RATE_LIMIT_DURATION)
 
 
 async def choose_within_limits(ctx: Any, choose: Callable[[Any], ChannelEntry]) -> ChannelEntry:
@@ -295,7 +295,7 @@ async def choose_within_limits(ctx: Any, choose: Callable[[Any], ChannelEntry]) 
 
     When every candidate is over its limit the caller gets a 429 with the soonest retry time.
     """
-    if not settings.CHANNEL_RATE_LIMIT_ENABLED or settings.RATE_LIMIT_DISABLED:
+    if not conf.settings.CHANNEL_RATE_LIMIT_ENABLED or conf.settings.RATE_LIMIT_DISABLED:
         return choose(ctx)
     skipped: list[int] = []
     soonest: Decision | None = None
@@ -328,13 +328,13 @@ async def choose_within_limits(ctx: Any, choose: Callable[[Any], ChannelEntry]) 
 
 
 def _trusted_header() -> str:
-    return settings.TRUSTED_PROXY_HEADER.lower()
+    return conf.settings.TRUSTED_PROXY_HEADER.lower()
 
 
 def scope_client_ip(headers: dict[str, str], scope: dict[str, Any]) -> str | None:
     """The caller's address: the socket peer, or TRUSTED_PROXY_HEADER when configured."""
     peer = scope.get("client")
     address = peer[0] if peer else None
-    if not settings.TRUSTED_PROXY_HEADER:
+    if not conf.settings.TRUSTED_PROXY_HEADER:
         return address
     return client_ip(headers.get(_trusted_header()), address)

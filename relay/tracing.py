@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
+from oneapi_site import conf
 
 from . import metrics
 from .db import get_database
@@ -69,7 +69,7 @@ class TraceWriter:
         self._rows.append(row)
 
     def start(self) -> None:
-        if self._task is None and settings.RELAY_TRACE_ENABLED:
+        if self._task is None and conf.settings.RELAY_TRACE_ENABLED:
             self._task = asyncio.create_task(self._run(), name="relay-trace-writer")
 
     async def _run(self) -> None:
@@ -120,7 +120,7 @@ def finish_request(record: RequestRecord, out: Responder, fmt: str) -> None:
             fmt, model, channel_id, status, now - record.received, first_byte,
             (error.code or error.type) if error is not None else None, retries,
         )
-        if ctx is None or not settings.RELAY_TRACE_ENABLED:
+        if ctx is None or not conf.settings.RELAY_TRACE_ENABLED:
             return
         start = record.received
         writer.add(

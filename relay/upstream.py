@@ -8,15 +8,22 @@ import aiohttp
 import orjson
 
 from .errors import UpstreamError, upstream_error_from_status
-from .http import get_session, proxy
+from .http import get_pool, get_session, proxy
+from .upstream_client import UpstreamResponse, target
 
 MAX_ERROR_BODY = 64 * 1024
 
 
-async def open_upstream(url: str, headers: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
+async def open_upstream(url: str, headers: dict[str, str], body: bytes) -> UpstreamResponse | aiohttp.ClientResponse:
     """POST and return the response once its status is 2xx; raise UpstreamError otherwise."""
     try:
-        response = await get_session().post(url, data=body, headers=headers, proxy=proxy())
+        via = proxy()
+        to = None if via else target(url)
+        if to is not None:
+            pool, timeouts = get_pool()
+            response: UpstreamResponse | aiohttp.ClientResponse = await pool.post(to, headers, body, timeouts)
+        else:
+            response = await get_session().post(url, data=body, headers=headers, proxy=via)
     except TimeoutError:
         raise UpstreamError("the upstream did not answer in time", status=504, retryable=True) from None
     except aiohttp.ClientError as exc:

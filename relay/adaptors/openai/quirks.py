@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from oneapi_site import conf
 
 from ...snapshot import ChannelEntry
 from .structured import downgrade_json_schema, lacks_json_schema
@@ -19,7 +19,7 @@ def channel_quirks(payload: dict[str, Any], *, channel: ChannelEntry, wire: str)
     mended = payload
     if lacks_json_schema(channel):
         mended = downgrade_json_schema(mended) or mended
-    sort = settings.OPENROUTER_PROVIDER_SORT
+    sort = conf.settings.OPENROUTER_PROVIDER_SORT
     if channel.type == OPENROUTER and sort and "provider" not in mended:
         # https://openrouter.ai/docs/features/provider-routing#provider-sorting
         mended = {**mended, "provider": {"sort": sort}}
