@@ -1,13 +1,15 @@
 """The worker's upstream clients: its keep-alive connection pool, and one aiohttp session.
 
-Upstream calls go through relay.upstream_client's pool (httptools over asyncio: ~50 us of CPU a
-call here, aiohttp ~160-210 us, httpx 1-5 ms; measured). The aiohttp session serves what that
-client leaves aside: calls through RELAY_PROXY, URLs with credentials. Channel base URLs are set by operators
-and may point at loopback (Ollama, vLLM), so they are not SSRF-guarded; URLs that end users
+Upstream calls go through relay.upstream_client's pool (httptools over asyncio: ~60 us of CPU
+a call here, aiohttp ~160-210 us, httpx 1-5 ms; measured). The aiohttp session serves what that
+client leaves aside: calls through RELAY_PROXY, URLs with credentials. Channel base URLs are set
+by operators and may point at loopback (Ollama, vLLM), so they are not SSRF-guarded; URLs that end users
 supply (images, files) are fetched apart, through the SSRF guard (relay.media, relay.ssrf).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 import orjson
@@ -45,7 +47,8 @@ def get_session() -> aiohttp.ClientSession:
 
 def get_pool() -> tuple[ConnectionPool, Timeouts]:
     global _pool, _timeouts
-    if _pool is None or _timeouts is None:
+    # Connections belong to the loop that opened them: a new loop (a test's asyncio.run) gets a new pool.
+    if _pool is None or _timeouts is None or _pool.loop is not asyncio.get_running_loop():
         _pool = ConnectionPool()
         _timeouts = Timeouts(conf.settings.RELAY_CONNECT_TIMEOUT, conf.settings.IDLE_TIMEOUT, conf.settings.RELAY_TIMEOUT)
     return _pool, _timeouts

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import ssl
 import time
 import zlib
@@ -39,6 +40,7 @@ HIGH_WATER = 256 * 1024  # unread body bytes at which reading pauses
 LOW_WATER = 64 * 1024  # and resumes once the reader is below this
 KEEPALIVE_SECONDS = 60.0  # an idle connection older than this is closed rather than reused
 MAX_IDLE_PER_HOST = 256
+DNS_TTL_SECONDS = 300.0
 # aiohttp's defaults, so an upstream sees the same request as before (no brotli installed).
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "User-Agent": SERVER_SOFTWARE}
 _FORBIDDEN = frozenset("\r\n\x00")
@@ -335,8 +337,11 @@ class ConnectionPool:
     """Idle keep-alive connections per (scheme, host, port), newest first."""
 
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, Any]]]] = {}
+        self._lookups: dict[tuple[str, int], asyncio.Future[Any]] = {}
 
     def put_back(self, conn: _Connection) -> None:
         idle = self._idle.setdefault(conn.key, [])
@@ -356,21 +361,53 @@ class ConnectionPool:
                 conn.close()
                 continue
             return conn
-        loop = asyncio.get_running_loop()
         secure = key[0] == "https"
         if secure and self._ssl is None:
             self._ssl = ssl.create_default_context()
-        connect = loop.create_connection(
-            lambda: _Connection(self, key), key[1], key[2],
-            ssl=self._ssl if secure else None, server_hostname=key[1] if secure else None,
-        )  # fmt: skip
         try:
-            _, protocol = await asyncio.wait_for(connect, timeouts.connect)
+            return await asyncio.wait_for(self._connect(key, secure), timeouts.connect)
         except TimeoutError:
             raise TimeoutError("connecting to the upstream took longer than RELAY_CONNECT_TIMEOUT") from None
         except OSError as exc:
             raise UpstreamConnectionError(f"cannot connect to {key[1]}:{key[2]}: {exc.strerror or exc}") from None
-        return protocol
+
+    async def _connect(self, key: tuple[str, str, int], secure: bool) -> _Connection:
+        """A new connection to the first of the host's addresses that accepts one."""
+        loop = asyncio.get_running_loop()
+        failure: OSError | None = None
+        for family, address in await self._resolve(key[1], key[2]):
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: _Connection(self, key), address[0], address[1], family=family,
+                    ssl=self._ssl if secure else None, server_hostname=key[1] if secure else None,
+                )  # fmt: skip
+                return protocol
+            except OSError as exc:
+                failure = exc
+        raise failure or OSError("no address")
+
+    async def _resolve(self, host: str, port: int) -> list[tuple[int, Any]]:
+        """The host's addresses, kept DNS_TTL_SECONDS (as aiohttp's connector kept them), one
+        lookup at a time per host: a burst of new connections does not become a burst of lookups."""
+        now = time.monotonic()
+        cached = self._addresses.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        pending = self._lookups.get((host, port))
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            self._lookups[(host, port)] = pending
+            try:
+                infos = await asyncio.shield(pending)
+            finally:
+                del self._lookups[(host, port)]
+            addresses = [(family, address) for family, _, _, _, address in infos]
+            if not addresses:
+                raise OSError(f"{host} has no address")
+            self._addresses[(host, port)] = (now + DNS_TTL_SECONDS, addresses)
+            return addresses
+        infos = await asyncio.shield(pending)
+        return [(family, address) for family, _, _, _, address in infos]
 
     async def post(self, to: Target, headers: dict[str, str], body: bytes, timeouts: Timeouts) -> UpstreamResponse:
         """Send a POST (`to`: from `target(url)`) and return the answer once its status and headers arrived."""

@@ -335,3 +335,46 @@ def test_https_upstreams_are_verified_and_kept_alive(tmp_path) -> None:  # type:
     assert bodies == [b'{"ok": true}'] * 3
     assert connections == 1  # one kept-alive connection for three (the refused handshake never got that far)
     assert request.startswith("POST /v1/chat/completions HTTP/1.1\r\n")
+
+
+def test_relay_proxy_calls_go_through_aiohttp_and_the_rest_through_the_pool(settings) -> None:  # type: ignore[no-untyped-def]
+    from relay.http import close_session
+    from relay.upstream import open_upstream
+
+    async def main() -> tuple[list[bytes], list[bytes]]:
+        async with ScriptedServer(json_answer()) as upstream, ScriptedServer(json_answer()) as proxy:
+            direct = await open_upstream(upstream.url, {"Content-Type": "application/json"}, b"{}")
+            assert isinstance(direct, upstream_client.UpstreamResponse) and await direct.read() == b'{"ok": true}'
+            settings.RELAY_PROXY = proxy.url.rsplit("/v1", 1)[0]
+            proxied = await open_upstream("http://upstream.invalid/v1/chat/completions", {"Content-Type": "application/json"}, b"{}")
+            assert isinstance(proxied, aiohttp.ClientResponse) and await proxied.read() == b'{"ok": true}'
+            proxied.release()
+            await close_session()
+            return upstream.requests, proxy.requests
+
+    direct, proxied = asyncio.run(main())
+    assert direct[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert proxied[0].startswith(b"POST http://upstream.invalid/v1/chat/completions HTTP/1.1\r\n")  # the absolute form a proxy gets
+
+
+def test_a_host_name_is_looked_up_once_for_many_new_connections() -> None:
+    async def main() -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        lookups = 0
+        real = loop.getaddrinfo
+
+        async def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal lookups
+            lookups += 1
+            return await real(*args, **kwargs)
+
+        loop.getaddrinfo = counted  # type: ignore[method-assign]
+        async with ScriptedServer(json_answer()) as server:
+            url = server.url.replace("127.0.0.1", "localhost")  # may resolve to ::1 first: that one refuses, 127.0.0.1 answers
+            pool = ConnectionPool()
+            responses = await asyncio.gather(*(post(pool, url) for _ in range(10)))  # ten new connections at once
+            bodies = {await response.read() for response in responses}
+            pool.close()
+            return lookups, server.connections, len(bodies)
+
+    assert asyncio.run(main()) == (1, 10, 1)
