@@ -3,8 +3,9 @@
 Upstream calls go through relay.upstream_client's pool (httptools over asyncio: ~60 us of CPU
 a call here, aiohttp ~160-210 us, httpx 1-5 ms; measured). The aiohttp session serves what that
 client leaves aside: calls through RELAY_PROXY, URLs with credentials. Channel base URLs are set
-by operators and may point at loopback (Ollama, vLLM), so they are not SSRF-guarded; URLs that end users
-supply (images, files) are fetched apart, through the SSRF guard (relay.media, relay.ssrf).
+by operators and may point at loopback (Ollama, vLLM), so they are not SSRF-guarded; URLs that
+end users supply (images, files) are fetched apart, through the SSRF guard (relay.media,
+relay.ssrf).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from .upstream_client import ConnectionPool, Timeouts
 
 _session: aiohttp.ClientSession | None = None
 _pool: ConnectionPool | None = None
-_timeouts: Timeouts | None = None
 
 
 def relay_timeout() -> aiohttp.ClientTimeout:
@@ -45,13 +45,13 @@ def get_session() -> aiohttp.ClientSession:
     return _session
 
 
-def get_pool() -> tuple[ConnectionPool, Timeouts]:
-    global _pool, _timeouts
+def get_pool() -> ConnectionPool:
+    global _pool
     # Connections belong to the loop that opened them: a new loop (a test's asyncio.run) gets a new pool.
-    if _pool is None or _timeouts is None or _pool.loop is not asyncio.get_running_loop():
-        _pool = ConnectionPool()
-        _timeouts = Timeouts(conf.settings.RELAY_CONNECT_TIMEOUT, conf.settings.IDLE_TIMEOUT, conf.settings.RELAY_TIMEOUT)
-    return _pool, _timeouts
+    if _pool is None or _pool.loop is not asyncio.get_running_loop():
+        hot = conf.settings
+        _pool = ConnectionPool(Timeouts(hot.RELAY_CONNECT_TIMEOUT, hot.IDLE_TIMEOUT, hot.RELAY_TIMEOUT))
+    return _pool
 
 
 def proxy() -> str | None:

@@ -20,8 +20,7 @@ async def open_upstream(url: str, headers: dict[str, str], body: bytes) -> Upstr
         via = proxy()
         to = None if via else target(url)
         if to is not None:
-            pool, timeouts = get_pool()
-            response: UpstreamResponse | aiohttp.ClientResponse = await pool.post(to, headers, body, timeouts)
+            response: UpstreamResponse | aiohttp.ClientResponse = await get_pool().post(to, headers, body)
         else:
             response = await get_session().post(url, data=body, headers=headers, proxy=via)
     except TimeoutError:

@@ -180,13 +180,14 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait(self, timeouts: Timeouts) -> None:
+    async def wait(self) -> None:
         """Until something changed (data, the end, an error); TimeoutError after IDLE_TIMEOUT of silence."""
         if self.error is not None:
             raise self.error
         waiter = self._loop.create_future()
         self.waiter = waiter
-        timer = self._loop.call_later(timeouts.read, _expire, waiter) if timeouts.read else None
+        read = self.pool.timeouts.read
+        timer = self._loop.call_later(read, _expire, waiter) if read else None
         try:
             await waiter
         finally:
@@ -276,9 +277,8 @@ class _Content:
 class UpstreamResponse:
     """An upstream's answer: status and headers known, the body read through `content` or `read`."""
 
-    def __init__(self, conn: _Connection, timeouts: Timeouts, deadline_timer: asyncio.TimerHandle | None) -> None:
+    def __init__(self, conn: _Connection, deadline_timer: asyncio.TimerHandle | None) -> None:
         self._conn: _Connection | None = conn
-        self._timeouts = timeouts
         self._deadline_timer = deadline_timer
         self.status = conn.status
         self._header_list = conn.header_list
@@ -301,7 +301,7 @@ class UpstreamResponse:
                 self.release()
                 return b""
             try:
-                await conn.wait(self._timeouts)
+                await conn.wait()
             except BaseException:
                 self._close()
                 raise
@@ -334,14 +334,16 @@ class UpstreamResponse:
 
 
 class ConnectionPool:
-    """Idle keep-alive connections per (scheme, host, port), newest first."""
+    """Idle keep-alive connections per (scheme, host, port), newest first, and the timeouts of
+    the exchanges on them."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeouts: Timeouts) -> None:
         self.loop = asyncio.get_running_loop()
+        self.timeouts = timeouts
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, Any]]]] = {}
-        self._lookups: dict[tuple[str, int], asyncio.Future[Any]] = {}
+        self._lookups: dict[tuple[str, int], asyncio.Future[list[tuple[int, Any]]]] = {}
 
     def put_back(self, conn: _Connection) -> None:
         idle = self._idle.setdefault(conn.key, [])
@@ -351,7 +353,7 @@ class ConnectionPool:
         conn.idle_since = time.monotonic()
         idle.append(conn)
 
-    async def _connection(self, key: tuple[str, str, int], timeouts: Timeouts) -> _Connection:
+    async def _connection(self, key: tuple[str, str, int]) -> _Connection:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
@@ -365,7 +367,7 @@ class ConnectionPool:
         if secure and self._ssl is None:
             self._ssl = ssl.create_default_context()
         try:
-            return await asyncio.wait_for(self._connect(key, secure), timeouts.connect)
+            return await asyncio.wait_for(self._connect(key, secure), self.timeouts.connect)
         except TimeoutError:
             raise TimeoutError("connecting to the upstream took longer than RELAY_CONNECT_TIMEOUT") from None
         except OSError as exc:
@@ -389,58 +391,55 @@ class ConnectionPool:
     async def _resolve(self, host: str, port: int) -> list[tuple[int, Any]]:
         """The host's addresses, kept DNS_TTL_SECONDS (as aiohttp's connector kept them), one
         lookup at a time per host: a burst of new connections does not become a burst of lookups."""
-        now = time.monotonic()
         cached = self._addresses.get((host, port))
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         pending = self._lookups.get((host, port))
         if pending is None:
-            pending = asyncio.ensure_future(asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM))
-            self._lookups[(host, port)] = pending
-            try:
-                infos = await asyncio.shield(pending)
-            finally:
-                del self._lookups[(host, port)]
-            addresses = [(family, address) for family, _, _, _, address in infos]
-            if not addresses:
-                raise OSError(f"{host} has no address")
-            self._addresses[(host, port)] = (now + DNS_TTL_SECONDS, addresses)
-            return addresses
-        infos = await asyncio.shield(pending)
-        return [(family, address) for family, _, _, _, address in infos]
+            pending = self._lookups[(host, port)] = asyncio.ensure_future(self._lookup(host, port))
+            pending.add_done_callback(lambda _: self._lookups.pop((host, port), None))
+        return await asyncio.shield(pending)
 
-    async def post(self, to: Target, headers: dict[str, str], body: bytes, timeouts: Timeouts) -> UpstreamResponse:
+    async def _lookup(self, host: str, port: int) -> list[tuple[int, Any]]:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [(family, address) for family, _, _, _, address in infos]
+        if not addresses:
+            raise OSError(f"{host} has no address")
+        self._addresses[(host, port)] = (time.monotonic() + DNS_TTL_SECONDS, addresses)
+        return addresses
+
+    async def post(self, to: Target, headers: dict[str, str], body: bytes) -> UpstreamResponse:
         """Send a POST (`to`: from `target(url)`) and return the answer once its status and headers arrived."""
         key, request_line = to
         lines = [request_line]
-        given = {name.lower() for name in headers}
+        given = set()
+        for name, value in headers.items():
+            lowered = name.lower()
+            given.add(lowered)
+            if lowered not in ("host", "content-length", "transfer-encoding"):
+                lines.append(f"{_check_header(name)}: {_check_header(str(value))}\r\n")
         for name, value in _DEFAULT_HEADERS.items():
             if name.lower() not in given:
                 lines.append(f"{name}: {value}\r\n")
-        for name, value in headers.items():
-            if name.lower() not in ("host", "content-length", "transfer-encoding"):
-                lines.append(f"{_check_header(name)}: {_check_header(str(value))}\r\n")
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
         head = "".join(lines).encode()  # UTF-8, as aiohttp writes header values
         loop = asyncio.get_running_loop()
         started = loop.time()
-        conn = await self._connection(key, timeouts)
+        conn = await self._connection(key)
         deadline_timer = None
-        if timeouts.total:
-            remaining = timeouts.total - (loop.time() - started)
+        if self.timeouts.total:
+            remaining = self.timeouts.total - (loop.time() - started)
             deadline_timer = loop.call_later(max(remaining, 0), conn.expire)
         try:
             conn.send(head, body)
             while not conn.headers_done:
-                if conn.closed and conn.error is None:
-                    raise UpstreamConnectionError("the upstream closed the connection before answering")
-                await conn.wait(timeouts)
+                await conn.wait()  # raises what connection_lost or the parser recorded
         except BaseException:
             if deadline_timer is not None:
                 deadline_timer.cancel()
             conn.close()  # its state is unknown: cut, timed out, or the caller cancelled
             raise
-        return UpstreamResponse(conn, timeouts, deadline_timer)
+        return UpstreamResponse(conn, deadline_timer)
 
     def close(self) -> None:
         for idle in self._idle.values():

@@ -63,16 +63,16 @@ def json_answer(body: bytes = b'{"ok": true}', extra: bytes = b"") -> Answer:
     return answer
 
 
-async def post(pool: ConnectionPool, url: str, timeouts: Timeouts = TIMEOUTS, headers: dict[str, str] | None = None) -> upstream_client.UpstreamResponse:
+async def post(pool: ConnectionPool, url: str, headers: dict[str, str] | None = None) -> upstream_client.UpstreamResponse:
     to = target(url)
     assert to is not None
-    return await pool.post(to, headers or {"Content-Type": "application/json", "Authorization": "Bearer sk-up"}, b'{"a": 1}', timeouts)
+    return await pool.post(to, headers or {"Content-Type": "application/json", "Authorization": "Bearer sk-up"}, b'{"a": 1}')
 
 
 def test_answers_are_read_and_one_keep_alive_connection_serves_them_all() -> None:
     async def main() -> tuple[list[bytes], ScriptedServer]:
         async with ScriptedServer(json_answer()) as server:
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             bodies = []
             for _ in range(3):
                 response = await post(pool, server.url)
@@ -108,7 +108,7 @@ def test_a_chunked_stream_arrives_piece_by_piece_and_whole() -> None:
 
     async def main() -> tuple[list[bytes], int]:
         async with ScriptedServer(answer) as server:
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             response = await post(pool, server.url)
             pieces = [piece async for piece in response.content.iter_any()]
             again = await (await post(pool, server.url)).read()  # the same connection, reused
@@ -131,7 +131,7 @@ def test_a_body_ended_by_the_connection_and_a_gzip_body() -> None:
 
     async def main() -> tuple[bytes, int, bytes]:
         async with ScriptedServer(until_close) as server:
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             whole = await (await post(pool, server.url)).read()
             await (await post(pool, server.url)).read()  # "Connection: close": not kept
             connections = server.connections
@@ -153,7 +153,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
 
     async def main() -> tuple[int, int]:
         async with ScriptedServer(answer_then_close) as server:
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             statuses = []
             for _ in range(3):
                 response = await post(pool, server.url)
@@ -183,19 +183,19 @@ def test_failures_are_aiohttp_client_errors_or_timeouts_and_the_connection_is_dr
 
     async def main() -> list[str]:
         seen = []
-        pool = ConnectionPool()
+        pool = ConnectionPool(TIMEOUTS)
         async with ScriptedServer(cut_mid_body) as server:
             response = await post(pool, server.url)
             with pytest.raises(aiohttp.ClientError):
                 await response.read()
         async with ScriptedServer(silent_after_head) as server:
-            response = await post(pool, server.url, Timeouts(connect=5, read=0.3, total=0))
+            response = await post(ConnectionPool(Timeouts(connect=5, read=0.3, total=0)), server.url)
             pieces = []
             with pytest.raises(TimeoutError):
                 async for piece in response.content.iter_any():
                     pieces.append(piece)
             seen.append(b"".join(pieces).decode())
-            response = await post(pool, server.url, Timeouts(connect=5, read=10, total=0.3))
+            response = await post(ConnectionPool(Timeouts(connect=5, read=10, total=0.3)), server.url)
             with pytest.raises(TimeoutError):
                 await response.read()
             assert server.connections == 2  # neither connection went back to the pool
@@ -224,7 +224,7 @@ def test_an_answer_left_unread_or_a_cancelled_caller_closes_the_connection() -> 
 
     async def main() -> int:
         async with ScriptedServer(slow) as server:
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             response = await post(pool, server.url)
             first = await response.content.read(100)  # an error body read in part, as relay.upstream does
             assert first == b"z" * 100
@@ -252,7 +252,7 @@ def test_reading_pauses_while_too_much_waits_unread() -> None:
 
     async def main() -> tuple[int, int]:
         async with ScriptedServer(flood) as server:
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             response = await post(pool, server.url)
             await asyncio.sleep(0.5)  # the reader is slow: the server could send it all meanwhile
             conn = response._conn
@@ -320,10 +320,10 @@ def test_https_upstreams_are_verified_and_kept_alive(tmp_path) -> None:  # type:
         scripted = ScriptedServer(json_answer())
         server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0, ssl=server_side)
         url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
-        untrusting = ConnectionPool()  # the system's CAs do not know this certificate
+        untrusting = ConnectionPool(TIMEOUTS)  # the system's CAs do not know this certificate
         with pytest.raises(aiohttp.ClientError, match="CERTIFICATE_VERIFY_FAILED"):
             await post(untrusting, url)
-        pool = ConnectionPool()
+        pool = ConnectionPool(TIMEOUTS)
         pool._ssl = ssl.create_default_context(cadata=pem_cert.decode())
         bodies = [await (await post(pool, url)).read() for _ in range(3)]
         pool.close()
@@ -371,7 +371,7 @@ def test_a_host_name_is_looked_up_once_for_many_new_connections() -> None:
         loop.getaddrinfo = counted  # type: ignore[method-assign]
         async with ScriptedServer(json_answer()) as server:
             url = server.url.replace("127.0.0.1", "localhost")  # may resolve to ::1 first: that one refuses, 127.0.0.1 answers
-            pool = ConnectionPool()
+            pool = ConnectionPool(TIMEOUTS)
             responses = await asyncio.gather(*(post(pool, url) for _ in range(10)))  # ten new connections at once
             bodies = {await response.read() for response in responses}
             pool.close()
