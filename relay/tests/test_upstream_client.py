@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 from collections.abc import Awaitable, Callable
 
@@ -239,6 +240,36 @@ def test_an_answer_left_unread_or_a_cancelled_caller_closes_the_connection() -> 
             return server.connections
 
     assert asyncio.run(main()) == 3  # each of the first two was closed, not reused
+
+
+def test_answers_read_whole_streamed_or_in_part_leave_no_reference_cycle() -> None:
+    """Objects in a cycle wait for the cyclic garbage collector, whose passes cost a worker CPU
+    and pauses; an exchange must be freed by reference counting alone. (The pool and its idle
+    connections refer to each other, once per event loop: they are alive during the check.)"""
+
+    async def main() -> list[str]:
+        async with ScriptedServer(json_answer(b"y" * 5_000)) as server:
+            pool = ConnectionPool(TIMEOUTS)
+            await (await post(pool, server.url)).read()  # a connection, and the statements' caches, made before
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable goes to gc.garbage
+            try:
+                for _ in range(3):
+                    await (await post(pool, server.url)).read()
+                    _ = [piece async for piece in (await post(pool, server.url)).content.iter_any()]
+                    response = await post(pool, server.url)
+                    await response.content.read(100)
+                    response.release()  # left unread: its connection is closed
+                del response
+                gc.collect()
+                found = [type(obj).__name__ for obj in gc.garbage if type(obj).__module__ == upstream_client.__name__]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+            pool.close()
+            return found
+
+    assert asyncio.run(main()) == []
 
 
 def test_reading_pauses_while_too_much_waits_unread() -> None:
