@@ -294,8 +294,8 @@ class UpstreamResponse:
     def content(self) -> _Content:
         # Made when asked for, not kept: a response holding its reader, which holds the
         # response, is a reference cycle, and only the cyclic garbage collector frees one. That
-        # was ~8 objects per request (the response, its reader, headers, timer, context) for it
-        # to find, ~1.5% of a worker's CPU at c=32 (bench/RESULTS.md, session 12).
+        # was 5-10 objects per request (the response, its reader, headers, timer, context) for
+        # it to find, ~1.5% of a worker's CPU at c=32 (bench/RESULTS.md, session 12).
         return _Content(self)
 
     @property
