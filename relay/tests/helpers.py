@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -82,3 +85,20 @@ def post(url: str, body: bytes | dict[str, Any] | list[Any], headers: dict[str, 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
     return request("GET", url, None, headers)
+
+
+@contextlib.contextmanager
+def cyclic_garbage() -> Iterator[list[Any]]:
+    """Yields a list that, once the block has run, holds what the block left in reference cycles:
+    what a collection at its end found unreachable (it collects first, so earlier garbage is not
+    counted). Objects freed by reference counting never reach the collector."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable goes to gc.garbage
+    found: list[Any] = []
+    try:
+        yield found
+        gc.collect()
+        found.extend(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()

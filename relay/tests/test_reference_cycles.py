@@ -20,6 +20,8 @@ import pytest
 import relay
 from relay.app import relay_app
 
+from .helpers import cyclic_garbage
+
 pytestmark = pytest.mark.django_db(transaction=True)
 RELAY_DIR = str(Path(relay.__file__).parent)
 
@@ -83,15 +85,9 @@ def test_answered_and_refused_requests_leave_no_reference_cycles(make_user, make
         try:
             for key, body in cases:  # once first: caches, connections, prepared statements
                 await _call(key, body)
-            gc.collect()
-            gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable goes to gc.garbage
-            try:
+            with cyclic_garbage() as garbage:
                 statuses = [await _call(key, body) for key, body in cases for _ in range(3)]
-                gc.collect()
-                found = sorted({name for obj in gc.garbage if (name := _ours(obj))})
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
+            found = sorted({name for obj in garbage if (name := _ours(obj))})
         finally:
             await lifespan.put({"type": "lifespan.shutdown"})
             await life

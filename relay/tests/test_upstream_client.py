@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import gzip
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +12,8 @@ import yarl
 
 from relay import upstream_client
 from relay.upstream_client import ConnectionPool, Timeouts, target
+
+from .helpers import cyclic_garbage
 
 Answer = Callable[[asyncio.StreamWriter, int], Awaitable[None]]
 TIMEOUTS = Timeouts(connect=5, read=5, total=0)
@@ -251,9 +252,7 @@ def test_answers_read_whole_streamed_or_in_part_leave_no_reference_cycle() -> No
         async with ScriptedServer(json_answer(b"y" * 5_000)) as server:
             pool = ConnectionPool(TIMEOUTS)
             await (await post(pool, server.url)).read()  # a connection, and the statements' caches, made before
-            gc.collect()
-            gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable goes to gc.garbage
-            try:
+            with cyclic_garbage() as garbage:
                 for _ in range(3):
                     await (await post(pool, server.url)).read()
                     _ = [piece async for piece in (await post(pool, server.url)).content.iter_any()]
@@ -261,13 +260,8 @@ def test_answers_read_whole_streamed_or_in_part_leave_no_reference_cycle() -> No
                     await response.content.read(100)
                     response.release()  # left unread: its connection is closed
                 del response
-                gc.collect()
-                found = [type(obj).__name__ for obj in gc.garbage if type(obj).__module__ == upstream_client.__name__]
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
             pool.close()
-            return found
+            return [type(obj).__name__ for obj in garbage if type(obj).__module__ == upstream_client.__name__]
 
     assert asyncio.run(main()) == []
 
